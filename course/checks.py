@@ -1,0 +1,200 @@
+"""Checks that test cells use to fail with a message written for a learner.
+
+A failing check raises :class:`CheckFailure` (an ``AssertionError``) whose message says
+what was called, what was expected, what came back, and a hint::
+
+    likelihood_bernoulli(x=[1, 0, 1, 1], theta=0.6) returned the wrong value.
+      expected: 0.0864
+      got:      0.216
+      hint: a flip of 0 contributes (1 - theta), not theta.
+
+Design notes
+------------
+* Every comparison converts the learner's result to plain floats first (``float`` or
+  ``numpy.asarray(..., dtype=float)``), so an object that fakes ``==`` or ``<`` cannot
+  pass a check.
+* The functions the checks rely on (``float``, ``math.isclose``, ``numpy.asarray``, ...)
+  are captured when this module is imported, which happens in a notebook's first cell,
+  before any learner code runs. Replacing ``numpy.isclose`` later changes nothing here.
+* The learner's function is called with NumPy floating-point warnings silenced: a
+  correct answer that evaluates ``0 * log(0)`` along the way must not be marked wrong
+  because a warning reached stderr (nbgrader scores any stderr output as a failure).
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+import warnings
+
+import numpy as np
+
+__all__ = [
+    "CheckFailure",
+    "call",
+    "describe",
+    "expect",
+    "expect_array",
+    "expect_value",
+    "to_array",
+    "to_float",
+]
+
+# Trusted references, taken before any learner code runs (see the module docstring).
+_float = builtins.float
+_isinstance = builtins.isinstance
+_len = builtins.len
+_repr = builtins.repr
+_zip = builtins.zip
+_all = builtins.all
+_bool = builtins.bool
+_getattr = builtins.getattr
+_isclose = math.isclose
+_isnan = math.isnan
+_isinf = math.isinf
+_asarray = np.asarray
+_errstate = np.errstate
+_array_isnan = np.isnan
+_array_equal = np.array_equal
+_abs = np.abs
+_catch_warnings = warnings.catch_warnings
+_simplefilter = warnings.simplefilter
+_ndarray = np.ndarray
+
+
+class CheckFailure(AssertionError):
+    """A check failed; the message is written for the learner."""
+
+
+def describe(value) -> str:
+    """Return a short, readable description of an argument or a result.
+
+    Small arrays are shown in full, long ones by their length and first values, so a
+    failure message stays one screen long even for ``n = 10**6``.
+    """
+    if _isinstance(value, _ndarray):
+        if value.ndim == 1 and value.size <= 8:
+            return _repr(value.tolist())
+        if value.ndim == 1:
+            head = ", ".join(_repr(v) for v in value[:3].tolist())
+            return f"<array of {value.size} values: [{head}, ...]>"
+        return f"<array of shape {value.shape}>"
+    if _isinstance(value, _float):
+        return f"{value:.6g}"
+    text = _repr(value)
+    return text if _len(text) <= 60 else text[:57] + "..."
+
+
+def _signature(function, args, kwargs) -> str:
+    name = _getattr(function, "__name__", "your function")
+    parts = [describe(a) for a in args] + [f"{k}={describe(v)}" for k, v in kwargs.items()]
+    return f"{name}({', '.join(parts)})"
+
+
+def call(function, *args, **kwargs):
+    """Call the learner's ``function(*args, **kwargs)`` with NumPy warnings silenced.
+
+    Arrays are copied first, so a function that modifies its input in place cannot
+    change the data the next check uses. Exceptions (``NotImplementedError`` for an
+    unanswered exercise included) propagate unchanged.
+    """
+    args = tuple(a.copy() if _isinstance(a, _ndarray) else a for a in args)
+    with _catch_warnings():
+        _simplefilter("ignore")
+        with _errstate(all="ignore"):
+            return function(*args, **kwargs)
+
+
+def _fail(what: str, expected: str, got: str, hint: str):
+    lines = [what, f"  expected: {expected}", f"  got:      {got}"]
+    if hint:
+        lines.append(f"  hint: {hint}")
+    raise CheckFailure("\n".join(lines))
+
+
+def to_float(value, *, what: str = "your function") -> float:
+    """Convert a learner's result to a Python float, or fail with a learner-worded message."""
+    if value is None:
+        _fail(f"{what} returned None.", "a number", "None", "did you forget to `return` it?")
+    try:
+        with _catch_warnings():
+            _simplefilter("ignore")
+            array = _asarray(value, dtype=_float)
+    except (TypeError, ValueError):
+        _fail(f"{what} did not return a number.", "a number", describe(value), "")
+    if array.size != 1:
+        _fail(
+            f"{what} returned {array.size} values instead of one number.",
+            "a single number",
+            describe(array),
+            "combine the per-sample values into one number (a product or a sum).",
+        )
+    return _float(array.reshape(-1)[0])
+
+
+def to_array(value, *, what: str = "your function") -> np.ndarray:
+    """Convert a learner's result to a float array, or fail with a learner-worded message."""
+    if value is None:
+        _fail(f"{what} returned None.", "an array", "None", "did you forget to `return` it?")
+    try:
+        with _catch_warnings():
+            _simplefilter("ignore")
+            return _asarray(value, dtype=_float)
+    except (TypeError, ValueError):
+        _fail(f"{what} did not return an array of numbers.", "an array", describe(value), "")
+
+
+def _same_float(got: float, expected: float, rtol: float, atol: float) -> bool:
+    if _isnan(expected):
+        return _isnan(got)
+    if _isinf(expected) or _isinf(got):
+        return got == expected
+    return _isclose(got, expected, rel_tol=rtol, abs_tol=atol)
+
+
+def expect_value(
+    function, *args, expected, hint: str = "", rtol: float = 1e-7, atol: float = 1e-12, **kwargs
+) -> float:
+    """Call ``function(*args, **kwargs)`` and check that it returns the number ``expected``.
+
+    Infinite expectations must be matched exactly (``-inf`` is not ``0.0``), and ``nan``
+    is never accepted for a finite or infinite expectation. Returns the value, as a float.
+    """
+    what = _signature(function, args, kwargs)
+    got = to_float(call(function, *args, **kwargs), what=what)
+    expected = _float(expected)
+    if not _same_float(got, expected, rtol, atol):
+        _fail(f"{what} returned the wrong value.", describe(expected), describe(got), hint)
+
+
+def expect_array(
+    function, *args, expected, hint: str = "", rtol: float = 1e-7, atol: float = 1e-12, **kwargs
+) -> np.ndarray:
+    """Call ``function(*args, **kwargs)`` and check that it returns the array ``expected``.
+
+    The shape must match exactly; values are compared elementwise as in
+    :func:`expect_value`. Returns the result, as a float array.
+    """
+    what = _signature(function, args, kwargs)
+    got = to_array(call(function, *args, **kwargs), what=what)
+    expected = _asarray(expected, dtype=_float)
+    if got.shape != expected.shape:
+        _fail(
+            f"{what} returned an array of the wrong shape.",
+            f"shape {expected.shape}",
+            f"shape {got.shape}",
+            hint,
+        )
+    pairs = _zip(got.reshape(-1).tolist(), expected.reshape(-1).tolist(), strict=True)
+    if not _all(_same_float(g, e, rtol, atol) for g, e in pairs):
+        _fail(f"{what} returned the wrong values.", describe(expected), describe(got), hint)
+
+
+def expect(condition, *, what: str, expected: str, got, hint: str = "") -> None:
+    """Fail with a learner-worded message unless ``condition`` is exactly ``True``.
+
+    Use it for properties ("the likelihood doubles ..."); ``condition`` must be a real
+    ``bool`` (or NumPy bool), so an object that fakes truthiness cannot pass.
+    """
+    if not (_isinstance(condition, (_bool, np.bool_)) and _bool(condition)):
+        _fail(what, expected, got if _isinstance(got, str) else describe(got), hint)

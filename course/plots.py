@@ -1,0 +1,256 @@
+"""The course's plotting style and recurring figures.
+
+Every figure uses :func:`use_style` (the Okabe-Ito palette, which stays distinguishable
+under the common forms of colour blindness, and line styles that differ as well as
+colours, so figures also read in greyscale print). Functions draw on an ``ax`` when one
+is given and return it, so notebooks can compose panels with ``plt.subplots``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
+
+__all__ = [
+    "COLORS",
+    "FLOAT64_SMALLEST_NORMAL",
+    "FLOAT64_SMALLEST_SUBNORMAL",
+    "compare_distributions",
+    "curve_with_optimum",
+    "histogram_with_density",
+    "plot_over_n",
+    "use_style",
+]
+
+#: The Okabe-Ito colour-blind-safe palette, in the order figures use it.
+COLORS = {
+    "blue": "#0072B2",
+    "orange": "#E69F00",
+    "green": "#009E73",
+    "vermillion": "#D55E00",
+    "sky": "#56B4E9",
+    "purple": "#CC79A7",
+    "yellow": "#F0E442",
+    "black": "#000000",
+}
+_CYCLE = [COLORS[name] for name in ("blue", "orange", "green", "vermillion", "sky", "purple")]
+_LINESTYLES = ["-", "--", ":", "-."]
+
+#: The smallest positive normal float64, about 2.2e-308.
+FLOAT64_SMALLEST_NORMAL = float(np.finfo(np.float64).tiny)
+#: The smallest positive float64 of all (a subnormal), about 4.9e-324; below it lies 0.0.
+FLOAT64_SMALLEST_SUBNORMAL = float(np.nextafter(0.0, 1.0))
+
+
+def use_style() -> None:
+    """Apply the course's figure style to Matplotlib (idempotent)."""
+    mpl.rcParams.update(
+        {
+            "axes.prop_cycle": mpl.cycler(color=_CYCLE),
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "figure.figsize": (6.4, 3.6),
+            "figure.dpi": 100,
+            "font.size": 11,
+            "axes.titlesize": 12,
+            "legend.frameon": False,
+            "lines.linewidth": 2.0,
+        }
+    )
+
+
+def _axes(ax):
+    if ax is None:
+        _, ax = plt.subplots()
+    return ax
+
+
+def curve_with_optimum(
+    grid,
+    values,
+    *,
+    optimum: str = "max",
+    ax=None,
+    label: str | None = None,
+    xlabel: str = r"$\theta$",
+    ylabel: str = "",
+    color: str | None = None,
+    linestyle: str = "-",
+):
+    """Plot ``values`` against ``grid`` and mark where the curve peaks (or bottoms out).
+
+    Parameters
+    ----------
+    grid, values : array_like
+        The x values (usually a grid of parameters) and the curve on them.
+    optimum : {"max", "min", None}
+        Which extreme to mark with a dot and a dotted vertical line; ``None`` marks none.
+    """
+    ax = _axes(ax)
+    grid = np.asarray(grid, dtype=float)
+    values = np.asarray(values, dtype=float)
+    (line,) = ax.plot(grid, values, label=label, color=color, linestyle=linestyle)
+    if optimum is not None:
+        if optimum not in ("max", "min"):
+            raise ValueError(f"optimum must be 'max', 'min' or None, got {optimum!r}")
+        finite = np.where(np.isfinite(values), values, np.nan)
+        index = np.nanargmax(finite) if optimum == "max" else np.nanargmin(finite)
+        ax.axvline(grid[index], color=line.get_color(), linestyle=":", linewidth=1.2)
+        ax.plot(grid[index], values[index], "o", color=line.get_color())
+        ax.annotate(
+            f"{optimum} at {grid[index]:.3g}",
+            (grid[index], values[index]),
+            textcoords="offset points",
+            xytext=(6, 6),
+            color=line.get_color(),
+        )
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if label:
+        ax.legend()
+    return ax
+
+
+def plot_over_n(
+    ns,
+    series: Mapping[str, Sequence[float]],
+    *,
+    ax=None,
+    logx: bool = True,
+    logy: bool = False,
+    ylabel: str = "",
+    float64_limits: bool = False,
+):
+    """Plot one or more quantities against the number of samples ``n``.
+
+    Parameters
+    ----------
+    ns : array_like
+        The sample sizes.
+    series : mapping of label to values
+        Each curve to draw. With ``logy=True``, values that are exactly 0.0 (an
+        underflow) are drawn as crosses on the bottom edge, so the collapse stays visible.
+    float64_limits : bool
+        Draw the smallest positive normal and subnormal float64 as horizontal lines.
+    """
+    ax = _axes(ax)
+    ns = np.asarray(ns, dtype=float)
+    for index, (label, values) in enumerate(series.items()):
+        values = np.asarray(values, dtype=float)
+        style = _LINESTYLES[index % len(_LINESTYLES)]
+        if logy:
+            positive = values > 0
+            (line,) = ax.plot(ns[positive], values[positive], style, marker=".", label=label)
+            if np.any(~positive):
+                # 0.0 has no place on a log axis: draw it as crosses on the bottom edge.
+                ax.plot(
+                    ns[~positive],
+                    np.full(int((~positive).sum()), 0.04 + 0.06 * index),
+                    "x",
+                    markersize=9,
+                    markeredgewidth=2,
+                    color=line.get_color(),
+                    transform=ax.get_xaxis_transform(),
+                    clip_on=False,
+                    label=f"{label}: exactly 0.0",
+                )
+        else:
+            ax.plot(ns, values, style, marker=".", label=label)
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    if float64_limits:
+        limits = {
+            "smallest normal float64 ≈ 2.2e-308": (FLOAT64_SMALLEST_NORMAL, "--"),
+            "smallest float64 ≈ 4.9e-324 (below: 0.0)": (FLOAT64_SMALLEST_SUBNORMAL, ":"),
+        }
+        for text, (level, style) in limits.items():
+            ax.axhline(level, color=COLORS["black"], linestyle=style, linewidth=1, label=text)
+        ax.set_ylim(bottom=FLOAT64_SMALLEST_SUBNORMAL)
+    ax.set_xlabel("number of samples $n$")
+    ax.set_ylabel(ylabel)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9)
+    return ax
+
+
+def compare_distributions(
+    distributions: Mapping[str, Sequence[float]],
+    *,
+    ax=None,
+    xlabel: str = "category",
+    ylabel: str = "probability",
+):
+    """Draw several discrete distributions over the same categories as grouped bars.
+
+    Bars are hatched as well as coloured, so the groups stay apart in greyscale.
+    """
+    ax = _axes(ax)
+    labels = list(distributions)
+    k = len(np.asarray(distributions[labels[0]]))
+    width = 0.8 / len(labels)
+    hatches = ["", "//", "..", "xx"]
+    for index, label in enumerate(labels):
+        values = np.asarray(distributions[label], dtype=float)
+        if values.shape != (k,):
+            raise ValueError("every distribution must have the same number of categories")
+        offsets = np.arange(k) - 0.4 + width * (index + 0.5)
+        ax.bar(
+            offsets,
+            values,
+            width,
+            label=label,
+            hatch=hatches[index % len(hatches)],
+            edgecolor="white",
+        )
+    ax.set_xticks(np.arange(k))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    return ax
+
+
+def histogram_with_density(
+    x,
+    densities: Mapping[str, object] | None = None,
+    *,
+    ax=None,
+    bins="auto",
+    xlabel: str = "$x$",
+    discrete: bool = False,
+):
+    """Draw a normalised histogram of the data ``x`` with model densities on top.
+
+    Parameters
+    ----------
+    densities : mapping of label to callable, optional
+        Each callable maps an array of x values to densities (or, with ``discrete``,
+        probabilities of the integers).
+    discrete : bool
+        Treat ``x`` as counts: one bar per integer, models drawn as dots.
+    """
+    ax = _axes(ax)
+    x = np.asarray(x)
+    if discrete:
+        values = np.arange(int(x.min()), int(x.max()) + 1)
+        frequencies = np.bincount(x - values[0], minlength=values.size) / x.size
+        ax.bar(values, frequencies, color=COLORS["sky"], label="data (frequencies)")
+        grid = values
+    else:
+        ax.hist(x, bins=bins, density=True, color=COLORS["sky"], alpha=0.7, label="data")
+        grid = np.linspace(x.min(), x.max(), 400)
+    for index, (label, density) in enumerate((densities or {}).items()):
+        color = _CYCLE[(index + 1) % len(_CYCLE)]
+        if discrete:
+            ax.plot(grid, density(grid), "o", color=color, label=label)
+        else:
+            ax.plot(grid, density(grid), _LINESTYLES[index % 4], color=color, label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("probability" if discrete else "density")
+    ax.legend()
+    return ax
