@@ -1,0 +1,78 @@
+"""The ``autograder`` command line: parses arguments and forwards to one module per command."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from autograder.course import CourseError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="autograder",
+        description="Instructor tooling for the course: release, grade, export, feedback.",
+    )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help="the course root (default: found from the working directory)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    release = commands.add_parser("release", help="regenerate release/ from source/")
+    release.add_argument("assignments", nargs="*", metavar="ASSIGNMENT")
+
+    grade = commands.add_parser("grade", help="autograde every submission, sandboxed, in parallel")
+    grade.add_argument("assignments", nargs="*", metavar="ASSIGNMENT")
+    grade.add_argument(
+        "--submissions",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder of <student_id>/<assignment>/*.ipynb (default: submitted/)",
+    )
+    grade.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="notebooks graded at once (default: the number of cores)",
+    )
+    grade.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds allowed per cell (default from nbgrader_config.py)",
+    )
+    grade.add_argument(
+        "--force", action="store_true", help="regrade submissions even when they have not changed"
+    )
+
+    export = commands.add_parser("export", help="write grades/scores.csv and grades/tests.csv")
+    export.add_argument("--out", type=Path, default=None, metavar="DIR")
+
+    commands.add_parser("feedback", help="write per-student HTML feedback")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = _parser().parse_args(argv)
+    try:
+        if arguments.command == "release":
+            from autograder.release import release
+
+            written = release(arguments.assignments, root=arguments.root)
+            print(f"released {len(written)} notebook(s):")
+            for path in written:
+                print(f"  {path}")
+        else:
+            raise CourseError(f"'{arguments.command}' is not available yet in this version")
+    except CourseError as error:
+        print(f"autograder: error: {error}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,670 @@
+"""``autograder grade``: autograde every submission, in parallel, each kernel sandboxed.
+
+The grader keeps nbgrader's model (its gradebook, its cell metadata, its preprocessors,
+``autograded/<student>/<assignment>/``) and changes how notebooks are executed. Each
+submission goes through three stages:
+
+1. **prepare** (main thread): record the student and submission in the gradebook, read
+   the notebook and sanitize it with nbgrader's own preprocessors (restoring the
+   instructor's test cells, deleted ones included);
+2. **execute** (worker threads, ``workers`` at once): run the notebook in a sandboxed,
+   time- and resource-limited kernel (:mod:`autograder.sandbox`), with an integrity
+   tripwire armed before any learner code (:mod:`course.integrity`);
+3. **record** (main thread): nbgrader's post-processing (ignore warnings, limit output,
+   save the autogrades) and the autograded notebook.
+
+Only the main thread writes the gradebook, so SQLite never sees two writers. Each
+submission's content digest is stored in ``autograded/<student>/<assignment>/
+.autograder.json`` after its grades are committed: a rerun skips what is unchanged
+(unless ``force``), and a run killed midway regrades only what it had not finished.
+A submission that cannot be graded (malformed notebook, missing notebook, dead kernel)
+is recorded with score 0 on the cells it lost and a one-line reason; it never vanishes.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbformat import NotebookNode
+from sqlalchemy.exc import SAWarning
+
+from autograder import sandbox as sandboxing
+from autograder.course import CourseError, check_assignments, find_root, load_config
+
+LEDGER = ".autograder.json"
+#: The line the grader puts in front of every test cell while it runs (removed after).
+GUARD_LINE = "__import__('course.integrity').integrity.verify()\n"
+ARM_SOURCE = "__import__('course.integrity').integrity.arm()"
+#: Output kept per cell before the rest is dropped (a flood must not fill the grader's memory).
+MAX_OUTPUT_BYTES = 1_000_000
+NOTEBOOK_TIMEOUT_FACTOR = 10
+
+# nbgrader's autograde pipeline, split where execution happens (nbgrader's
+# converters/autograde.py keeps it as sanitize_preprocessors + autograde_preprocessors).
+# Order matters: OverwriteCells must run before CheckCellMetadata, and SaveAutoGrades
+# must see the outputs after IgnorePattern and LimitOutput have cleaned them.
+SANITIZE = (
+    "ClearOutput",
+    "DeduplicateIds",
+    "OverwriteKernelspec",
+    "OverwriteCells",
+    "CheckCellMetadata",
+)
+RECORD = (
+    "IgnorePattern",
+    "ClearMetadataPreprocessor",
+    "LimitOutput",
+    "SaveAutoGrades",
+    "AssignLatePenalties",
+    "CheckCellMetadata",
+)
+
+
+@dataclass
+class Outcome:
+    """What happened to one student's assignment."""
+
+    student: str
+    assignment: str
+    status: str  # "graded", "failed" (recorded with a reason) or "unchanged" (skipped)
+    reason: str = ""
+    score: float = 0.0
+    max_score: float = 0.0
+    seconds: float = 0.0
+    digest: str = ""
+    notebooks: dict[str, str] = field(default_factory=dict)  # notebook -> problem, if any
+
+
+@dataclass
+class _Job:
+    student: str
+    assignment: str
+    folder: Path
+    digest: str
+    notebooks: dict[str, NotebookNode] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)
+    started: float = 0.0
+
+
+def digest_folder(folder: Path) -> str:
+    """A digest of every file under ``folder`` (names and contents)."""
+    hasher = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        hasher.update(str(path.relative_to(folder)).encode() + b"\0")
+        hasher.update(hashlib.sha256(path.read_bytes()).digest())
+    return hasher.hexdigest()
+
+
+def _read_ledger(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
+def discover(submissions: Path, names: list[str]) -> list[tuple[str, str, Path]]:
+    """Every ``submissions/<student>/<assignment>/`` folder for the given assignments."""
+    found = []
+    for student in sorted(p for p in submissions.iterdir() if p.is_dir()):
+        if student.name.startswith("."):
+            continue
+        for name in names:
+            if (student / name).is_dir():
+                found.append((student.name, name, student / name))
+    return found
+
+
+class _Pipeline:
+    """nbgrader's preprocessors, configured once for the course."""
+
+    def __init__(self, config):
+        from nbconvert.preprocessors import ClearMetadataPreprocessor
+        from nbgrader import preprocessors
+
+        def build(name):
+            cls = (
+                ClearMetadataPreprocessor
+                if name == "ClearMetadataPreprocessor"
+                else getattr(preprocessors, name)
+            )
+            return cls(config=config)
+
+        self.sanitize = [build(name) for name in SANITIZE]
+        self.record = [build(name) for name in RECORD]
+
+    @staticmethod
+    def run(steps, notebook, resources):
+        for step in steps:
+            notebook, resources = step(notebook, resources)
+        return notebook, resources
+
+
+class _Executor:
+    """Runs one notebook in a sandboxed kernel; used from worker threads."""
+
+    def __init__(
+        self,
+        config,
+        *,
+        cell_timeout: int,
+        course_root: Path,
+        scratch: Path,
+        hide: tuple[Path, ...],
+        isolate: bool,
+        limits: sandboxing.Limits,
+    ):
+        self.config = config
+        self.cell_timeout = cell_timeout
+        self.notebook_timeout = cell_timeout * NOTEBOOK_TIMEOUT_FACTOR
+        self.course_root = course_root
+        self.scratch = scratch
+        self.hide = hide
+        self.isolate = isolate
+        self.limits = limits
+
+    def execute(self, notebook: NotebookNode, job: _Job, name: str, assignment_files: Path) -> str:
+        """Execute ``notebook`` in place; return a one-line problem, or "" if none."""
+        # Flat names: the sandbox hides the scratch folder and binds these two back in,
+        # and a bound folder must sit directly in it to be reachable by the kernel user.
+        key = hashlib.sha256(f"{job.student}/{job.assignment}/{name}".encode()).hexdigest()[:16]
+        workdir, rundir = self.scratch / f"{key}-work", self.scratch / f"{key}-run"
+        for folder in (workdir, rundir):
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+        for path in assignment_files.rglob("*"):
+            if path.is_file() and path.suffix != ".ipynb":
+                target = workdir / path.relative_to(assignment_files)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(path, target)
+        box = sandboxing.Sandbox(
+            workdir=workdir,
+            rundir=rundir,
+            hide=self.hide,
+            expose=(Path(sys.prefix), self.course_root / "course"),
+            limits=self.limits,
+            isolate=self.isolate,
+        )
+        sandboxing.prepare(box)
+        manager = sandboxing.kernel_manager(box)
+        executor = _LimitedExecute(config=self.config, timeout=self.cell_timeout)
+        deadline = threading.Timer(self.notebook_timeout, _kill, args=(manager,))
+        deadline.daemon = True
+        deadline.start()
+        started = time.monotonic()
+        try:
+            executor.preprocess(notebook, {"metadata": {"path": str(workdir)}}, km=manager)
+            problem = ""
+        except Exception as error:  # the kernel died, was killed, or never started
+            if time.monotonic() - started >= self.notebook_timeout - 1:
+                problem = (
+                    f"{name}.ipynb ran past the notebook time limit of {self.notebook_timeout} s"
+                )
+            else:
+                problem = f"{name}.ipynb: the kernel stopped ({type(error).__name__})"
+        finally:
+            deadline.cancel()
+            _kill(manager)
+            shutil.rmtree(workdir, ignore_errors=True)
+            shutil.rmtree(rundir, ignore_errors=True)
+        return problem
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = [line.strip() for line in path.read_text(errors="replace").splitlines()]
+    except OSError:
+        return ""
+    return next((line for line in reversed(lines) if line), "")
+
+
+def _kill(manager) -> None:
+    try:
+        if manager.has_kernel:
+            manager.provisioner.process.kill() if manager.provisioner else None
+    except Exception:
+        pass
+
+
+def _execute_class():
+    from nbgrader.preprocessors import Execute
+
+    class LimitedExecute(Execute):
+        """nbgrader's Execute, keeping at most MAX_OUTPUT_BYTES of output per cell."""
+
+        def output(self, outs, msg, display_id, cell_index):
+            size = sum(len(json.dumps(out)) for out in outs)
+            if size > MAX_OUTPUT_BYTES:
+                if not any(out.get("name") == "autograder" for out in outs):
+                    outs.append(
+                        nbformat.v4.new_output(
+                            "stream",
+                            name="stdout",
+                            text="\n[autograder: output beyond 1 MB dropped]\n",
+                        )
+                    )
+                    outs[-1]["name"] = "stdout"
+                return None
+            return super().output(outs, msg, display_id, cell_index)
+
+    return LimitedExecute
+
+
+_LimitedExecute = None
+
+
+def _prepare_notebook(notebook: NotebookNode) -> NotebookNode:
+    """Arm the integrity tripwire first and put the guard in front of every test cell."""
+    arm = nbformat.v4.new_code_cell(ARM_SOURCE)
+    arm.metadata = {"autograder": "arm"}
+    arm.id = "autograder-arm"
+    for cell in notebook.cells:
+        if (
+            cell.cell_type == "code"
+            and cell.metadata.get("nbgrader", {}).get("grade")
+            and not cell.metadata.get("nbgrader", {}).get("solution")
+        ):
+            cell.source = GUARD_LINE + cell.source
+    notebook.cells.insert(0, arm)
+    return notebook
+
+
+def _restore_notebook(notebook: NotebookNode) -> NotebookNode:
+    """Undo :func:`_prepare_notebook`; mark test cells that never ran as failed."""
+    notebook.cells = [c for c in notebook.cells if c.metadata.get("autograder") != "arm"]
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        if cell.source.startswith(GUARD_LINE):
+            cell.source = cell.source[len(GUARD_LINE) :]
+        nbgrader = cell.metadata.get("nbgrader", {})
+        if (
+            nbgrader.get("grade")
+            and not nbgrader.get("solution")
+            and cell.execution_count is None
+            and not any(out.output_type == "error" for out in cell.outputs)
+        ):
+            # A cell with no output would earn full marks in nbgrader: never for one that
+            # did not run because the kernel died or ran out of time.
+            cell.outputs.append(
+                nbformat.v4.new_output(
+                    "error",
+                    ename="NotRun",
+                    evalue="this test did not run (the kernel stopped first)",
+                    traceback=["NotRun: this test did not run (the kernel stopped first)"],
+                )
+            )
+    return notebook
+
+
+class Grader:
+    """One grading run over a course. See :func:`grade` for the parameters."""
+
+    def __init__(
+        self,
+        *,
+        root: Path,
+        submissions: Path,
+        workers: int,
+        timeout: float | None,
+        force: bool,
+        isolate: bool,
+        memory_bytes: int,
+        progress,
+    ):
+        global _LimitedExecute
+        if _LimitedExecute is None:
+            _LimitedExecute = _execute_class()
+        self.root = root
+        self.submissions = submissions
+        self.workers = max(1, int(workers))
+        self.force = force
+        self.progress = progress
+        # nbgrader's gradebook code trips SQLAlchemy's autoflush warnings; they are noise.
+        warnings.filterwarnings("ignore", category=SAWarning)
+        self.config = load_config(root)
+        self.config.NbGraderAPI.log_level = logging.ERROR
+        self.db_url = self._db_url()
+        self.config.CourseDirectory.db_url = self.db_url
+        cell_timeout = int(timeout) if timeout else int(self.config.Execute.get("timeout", 30))
+        if cell_timeout <= 0:
+            raise CourseError(f"--timeout must be a positive number of seconds, got {timeout}")
+        self.pipeline = _Pipeline(self.config)
+        self.scratch = Path(tempfile.mkdtemp(prefix="autograder-grade-"))
+        os.chmod(self.scratch, 0o755)
+        hide = tuple(p for p in {root, submissions.resolve(), self.scratch} if p.exists())
+        self.executor = _Executor(
+            self.config,
+            cell_timeout=cell_timeout,
+            course_root=root,
+            scratch=self.scratch,
+            hide=hide,
+            isolate=isolate,
+            limits=sandboxing.Limits(
+                memory_bytes=memory_bytes, cpu_seconds=cell_timeout * NOTEBOOK_TIMEOUT_FACTOR
+            ),
+        )
+        self.isolate = isolate
+
+    def _db_url(self) -> str:
+        url = self.config.CourseDirectory.get("db_url", "")
+        return url or f"sqlite:///{self.root / 'gradebook.db'}"
+
+    def gradebook(self):
+        from nbgrader.api import Gradebook
+
+        return Gradebook(self.db_url, self.config.CourseDirectory.course_id)
+
+    # -- the gradebook's assignment records -----------------------------------------
+    def ensure_assignments(self, names: list[str]) -> dict[str, list[str]]:
+        """Create missing assignment records from source/; return each one's notebooks."""
+        from nbgrader.api import MissingEntry
+
+        from autograder.release import generate_student_versions
+
+        missing = []
+        with self.gradebook() as gb:
+            for name in names:
+                try:
+                    gb.find_assignment(name)
+                except MissingEntry:
+                    missing.append(name)
+        if missing:
+            with tempfile.TemporaryDirectory(prefix="autograder-sync-") as scratch:
+                generate_student_versions(self.root, missing, Path(scratch), db_url=self.db_url)
+        with self.gradebook() as gb:
+            return {
+                name: sorted(nb.name for nb in gb.find_assignment(name).notebooks) for name in names
+            }
+
+    # -- stage 1 ----------------------------------------------------------------------
+    def prepare(self, job: _Job, notebook_names: list[str]) -> None:
+        with self.gradebook() as gb:
+            gb.update_or_create_student(job.student)
+            timestamp = job.folder / "timestamp.txt"
+            if timestamp.is_file() and timestamp.read_text().strip():
+                try:
+                    gb.update_or_create_submission(
+                        job.assignment, job.student, timestamp=timestamp.read_text().strip()
+                    )
+                except Exception:
+                    gb.update_or_create_submission(job.assignment, job.student)
+            else:
+                gb.update_or_create_submission(job.assignment, job.student)
+        for name in notebook_names:
+            path = job.folder / f"{name}.ipynb"
+            if not path.is_file():
+                job.problems[name] = f"{name}.ipynb is missing from the submission"
+                continue
+            try:
+                notebook = nbformat.read(path, as_version=4)
+                notebook, _ = self.pipeline.run(
+                    self.pipeline.sanitize, notebook, self._resources(job, name)
+                )
+            except Exception as error:
+                detail = str(error).strip().splitlines()
+                job.problems[name] = (
+                    f"{name}.ipynb is not a readable notebook "
+                    f"({type(error).__name__}: {detail[0][:120] if detail else ''})"
+                )
+                continue
+            job.notebooks[name] = _prepare_notebook(notebook)
+
+    def _resources(self, job: _Job, name: str) -> dict:
+        return {
+            "unique_key": name,
+            "output_files_dir": f"{name}_files",
+            "nbgrader": {
+                "student": job.student,
+                "assignment": job.assignment,
+                "notebook": name,
+                "db_url": self.db_url,
+            },
+        }
+
+    # -- stage 2 ----------------------------------------------------------------------
+    def execute(self, job: _Job) -> _Job:
+        job.started = time.monotonic()
+        source = self.root / "source" / job.assignment
+        for name, notebook in job.notebooks.items():
+            problem = self.executor.execute(notebook, job, name, source)
+            if problem:
+                job.problems[name] = problem
+        return job
+
+    # -- stage 3 ----------------------------------------------------------------------
+    def record(self, job: _Job, notebook_names: list[str]) -> Outcome:
+        destination = self.root / "autograded" / job.student / job.assignment
+        shutil.rmtree(destination, ignore_errors=True)
+        destination.mkdir(parents=True)
+        source = self.root / "source" / job.assignment
+        for path in source.rglob("*"):
+            if path.is_file() and path.suffix != ".ipynb":
+                target = destination / path.relative_to(source)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(path, target)
+        for name in notebook_names:
+            notebook = job.notebooks.get(name)
+            if notebook is None:
+                self._zero(job, name)
+                continue
+            notebook = _restore_notebook(notebook)
+            notebook, _ = self.pipeline.run(
+                self.pipeline.record, notebook, self._resources(job, name)
+            )
+            nbformat.write(notebook, destination / f"{name}.ipynb")
+        with self.gradebook() as gb:
+            submission = gb.find_submission(job.assignment, job.student)
+            score, max_score = float(submission.score), float(submission.max_score)
+        outcome = Outcome(
+            student=job.student,
+            assignment=job.assignment,
+            status="failed" if job.problems else "graded",
+            reason="; ".join(job.problems[n] for n in sorted(job.problems)),
+            score=score,
+            max_score=max_score,
+            seconds=round(time.monotonic() - job.started, 2) if job.started else 0.0,
+            digest=job.digest,
+            notebooks=dict(job.problems),
+        )
+        _write_atomically(destination / LEDGER, json.dumps(asdict(outcome), indent=1))
+        return outcome
+
+    def _zero(self, job: _Job, name: str) -> None:
+        """Score 0 on every graded cell of a notebook that could not be run."""
+        with self.gradebook() as gb:
+            submission = gb.find_submission_notebook(name, job.assignment, job.student)
+            for grade in submission.grades:
+                grade.auto_score = 0
+                grade.needs_manual_grade = False
+            gb.db.commit()
+
+    # -- the run ----------------------------------------------------------------------
+    def run(self, names: list[str]) -> list[Outcome]:
+        if not self.submissions.is_dir():
+            raise CourseError(f"no submissions folder at {self.submissions}")
+        found = discover(self.submissions, names)
+        notebooks = self.ensure_assignments(sorted({a for _, a, _ in found})) if found else {}
+        outcomes, jobs = [], []
+        for student, assignment, folder in found:
+            digest = digest_folder(folder)
+            ledger = _read_ledger(self.root / "autograded" / student / assignment / LEDGER)
+            if (
+                not self.force
+                and ledger.get("digest") == digest
+                and ledger.get("status") in ("graded", "failed")
+                and self._has_submission(student, assignment)
+            ):
+                outcomes.append(Outcome(**{**ledger, "status": "unchanged"}))
+                continue
+            jobs.append(_Job(student, assignment, folder, digest))
+        self.progress.start(len(jobs), len(outcomes))
+        try:
+            with concurrent.futures.ThreadPoolExecutor(self.workers) as pool:
+                running = {}
+                for job in jobs:
+                    self.prepare(job, notebooks[job.assignment])
+                    running[pool.submit(self.execute, job)] = job
+                for future in concurrent.futures.as_completed(running):
+                    job = future.result()
+                    outcome = self.record(job, notebooks[job.assignment])
+                    outcomes.append(outcome)
+                    self.progress.update(outcome)
+        finally:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+        self.progress.finish()
+        return sorted(outcomes, key=lambda o: (o.assignment, o.student))
+
+    def _has_submission(self, student: str, assignment: str) -> bool:
+        from nbgrader.api import MissingEntry
+
+        with self.gradebook() as gb:
+            try:
+                gb.find_submission(assignment, student)
+                return True
+            except MissingEntry:
+                return False
+
+
+class _Quiet:
+    def start(self, total, skipped): ...
+    def update(self, outcome): ...
+    def finish(self): ...
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr (one line per submission when not a terminal)."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+
+    def start(self, total: int, skipped: int) -> None:
+        self.total, self.done, self.failed, self.began = total, 0, 0, time.monotonic()
+        if skipped:
+            print(
+                f"{skipped} submission(s) unchanged since they were graded: skipped "
+                "(use --force to regrade)",
+                file=self.stream,
+            )
+        self._draw(None)
+
+    def update(self, outcome: Outcome) -> None:
+        self.done += 1
+        self.failed += outcome.status == "failed"
+        self._draw(outcome)
+
+    def _draw(self, outcome: Outcome | None) -> None:
+        if not self.total:
+            return
+        width = 30
+        filled = int(width * self.done / self.total)
+        elapsed = time.monotonic() - self.began
+        line = (
+            f"grading [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}"
+            f"  {self.failed} failed  {elapsed:5.1f}s"
+        )
+        if self.tty:
+            print("\r" + line, end="", file=self.stream, flush=True)
+        elif outcome is not None:
+            print(f"{line}  {outcome.student}/{outcome.assignment}", file=self.stream)
+
+    def finish(self) -> None:
+        if self.tty and self.total:
+            print(file=self.stream)
+
+
+def grade(
+    assignments: list[str] | None = None,
+    *,
+    root: Path | None = None,
+    submissions: Path | None = None,
+    workers: int | None = None,
+    timeout: float | None = None,
+    force: bool = False,
+    isolate: bool = True,
+    memory_bytes: int = 2 * 1024**3,
+    progress: bool = False,
+) -> list[Outcome]:
+    """Autograde every submission under ``submissions/<student>/<assignment>/``.
+
+    Parameters
+    ----------
+    assignments : list of str, optional
+        Which assignments to grade (default: all of the course's).
+    root : path, optional
+        The course root (default: found from the working directory).
+    submissions : path, optional
+        The submissions folder (default ``<root>/submitted``); it may be anywhere.
+    workers : int, optional
+        Notebooks executed at once (default: the number of cores).
+    timeout : float, optional
+        Seconds per cell (default: ``Execute.timeout`` from ``nbgrader_config.py``); a
+        notebook gets ten times that in all.
+    force : bool
+        Regrade submissions whose content has not changed since they were graded.
+    isolate : bool
+        Sandbox kernels with bubblewrap where available (resource limits apply always).
+    memory_bytes : int
+        Address-space limit per kernel (default 2 GiB).
+    progress : bool
+        Draw a progress bar on stderr.
+
+    Returns
+    -------
+    list of Outcome
+        One per student and assignment found, sorted by assignment then student.
+    """
+    root = find_root(root) if root is None else Path(root).resolve()
+    names = check_assignments(root, assignments)
+    submissions = Path(submissions).resolve() if submissions else root / "submitted"
+    grader = Grader(
+        root=root,
+        submissions=submissions,
+        workers=workers or os.cpu_count() or 1,
+        timeout=timeout,
+        force=force,
+        isolate=isolate,
+        memory_bytes=memory_bytes,
+        progress=ProgressBar() if progress else _Quiet(),
+    )
+    return grader.run(names)
+
+
+def summary(outcomes: list[Outcome], *, isolate: bool = True) -> str:
+    """The table printed at the end of a run."""
+    lines = [sandboxing.describe(isolate), ""]
+    header = f"{'student':<20} {'assignment':<20} {'score':>13} {'time':>7}  status"
+    lines += [header, "-" * len(header)]
+    for o in outcomes:
+        status = o.status + (f": {o.reason}" if o.reason else "")
+        lines.append(
+            f"{o.student:<20} {o.assignment:<20} {o.score:>6.1f}/{o.max_score:<6.1f}"
+            f" {o.seconds:>6.1f}s  {status}"
+        )
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("graded", "failed", "unchanged")}
+    lines += [
+        "",
+        f"{counts['graded']} graded, {counts['failed']} failed (recorded with score 0 "
+        f"where they broke), {counts['unchanged']} unchanged",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,115 @@
+"""Detect a grading environment that learner code has modified (used by the grader).
+
+The grader runs :func:`arm` in a cell of its own before any learner code, and
+:func:`verify` at the start of every test cell. ``arm`` records the identity of every
+public attribute of the modules tests rely on (``builtins``, ``math``, NumPy, SciPy's
+``special`` and ``stats``, ``course.checks``) and of the interpreter hooks that decide what
+a cell's output looks like (IPython's AST and input transformers, ``sys.displayhook``,
+the shell's ``showtraceback``, trace and profile functions).
+``verify`` fails the test cell when any of them has been replaced since: a test cannot
+trust a comparison made with a monkeypatched ``numpy.isclose``, so it earns no points.
+
+This is a tripwire, not a wall: code determined to defeat it can, since it runs in the
+same interpreter. It turns the common tampering (replacing a library function, a check
+helper or an output hook) into a zero with a clear message instead of stolen points.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+import sys
+from types import ModuleType as _ModuleType
+
+_WATCHED_MODULES = (
+    "builtins",
+    "math",
+    "numpy",
+    "numpy.linalg",
+    "numpy.testing",
+    "scipy.special",
+    "scipy.stats",
+    "scipy.optimize",
+    "course.checks",
+)
+# The kernel itself swaps these per request (input() is forwarded to the front end;
+# `_` holds the last result).
+_VOLATILE_BUILTINS = frozenset({"input", "raw_input", "_", "__", "___"})
+_id = id
+_getattr = getattr
+_dir = dir
+_sorted = sorted
+_isinstance = isinstance
+_snapshot: dict[str, dict[str, int]] | None = None
+_hooks: dict[str, tuple[int, ...]] | None = None
+
+
+class EnvironmentModified(AssertionError):
+    """Learner code replaced something the tests rely on."""
+
+
+def _module_identities(name: str) -> dict[str, int]:
+    # Submodules are skipped: SciPy creates some lazily, and their own functions are
+    # watched through their own entry.
+    module = sys.modules.get(name) or importlib.import_module(name)
+    identities = {}
+    for attribute in _dir(module):
+        if attribute.startswith("__") and name != "builtins":
+            continue
+        if name == "builtins" and attribute in _VOLATILE_BUILTINS:
+            continue
+        value = _getattr(module, attribute, None)
+        if not _isinstance(value, _ModuleType):
+            identities[attribute] = _id(value)
+    return identities
+
+
+def _hook_identities() -> dict[str, tuple[int, ...]]:
+    hooks = {
+        "sys.displayhook": (_id(sys.displayhook),),
+        "sys.settrace": (_id(sys.gettrace()),),
+        "sys.setprofile": (_id(sys.getprofile()),),
+    }
+    shell = _getattr(builtins, "get_ipython", lambda: None)()
+    if shell is not None:
+        hooks["IPython ast_transformers"] = tuple(_id(t) for t in shell.ast_transformers)
+        hooks["IPython input_transformers_post"] = tuple(
+            _id(t) for t in shell.input_transformers_post
+        )
+        hooks["IPython showtraceback"] = (_id(shell.__dict__.get("showtraceback")),)
+        hooks["IPython run_cell"] = (_id(shell.__dict__.get("run_cell")),)
+    return hooks
+
+
+def arm() -> None:
+    """Record the trusted state. Call once, before any learner code runs."""
+    global _snapshot, _hooks
+    _snapshot = {name: _module_identities(name) for name in _WATCHED_MODULES}
+    _hooks = _hook_identities()
+
+
+def changes() -> list[str]:
+    """What has been replaced or removed since :func:`arm`, as readable names."""
+    if _snapshot is None or _hooks is None:
+        return ["the integrity snapshot was never taken"]
+    found = []
+    for name, before in _snapshot.items():
+        now = _module_identities(name)
+        # Names added since are harmless; a replaced or deleted one is not.
+        for attribute in _sorted(before):
+            if before[attribute] != now.get(attribute):
+                found.append(f"{name}.{attribute}")
+    now_hooks = _hook_identities()
+    found += [hook for hook, identity in _hooks.items() if now_hooks.get(hook) != identity]
+    return found
+
+
+def verify() -> None:
+    """Fail with a clear message if the watched environment has changed since :func:`arm`."""
+    modified = changes()
+    if modified:
+        shown = ", ".join(modified[:5]) + (" ..." if len(modified) > 5 else "")
+        raise EnvironmentModified(
+            f"the grading environment was modified before this test ({shown}); "
+            "a test cannot trust its tools after that, so it earns no points."
+        )
