@@ -49,6 +49,7 @@ _zip = builtins.zip
 _all = builtins.all
 _bool = builtins.bool
 _getattr = builtins.getattr
+_callable = builtins.callable
 _isclose = math.isclose
 _isnan = math.isnan
 _isinf = math.isinf
@@ -81,6 +82,10 @@ def describe(value) -> str:
         return f"<array of shape {value.shape}>"
     if _isinstance(value, _float):
         return f"{value:.6g}"
+    name = _getattr(value, "__qualname__", None) or _getattr(value, "__name__", None)
+    if _callable(value) and _isinstance(name, str):
+        owner = _getattr(_getattr(value, "__self__", None), "name", None)  # scipy.stats.norm.logpdf
+        return f"{owner}.{name.rsplit('.', 1)[-1]}" if _isinstance(owner, str) else name
     text = _repr(value)
     return text if _len(text) <= 60 else text[:57] + "..."
 

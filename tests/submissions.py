@@ -59,3 +59,48 @@ def fixture_answers(assignment: str) -> dict[str, dict[str, str]]:
     for path in sorted((ANSWERS / assignment).glob("*/*.py")):
         found.setdefault(path.parent.name, {})[path.stem] = path.read_text()
     return found
+
+
+def function_of(grade_id: str, functions) -> str | None:
+    """The graded function a test cell belongs to: the longest ``test_<f>`` prefix."""
+    owners = [f for f in functions if grade_id == f"test_{f}" or grade_id.startswith(f"test_{f}_")]
+    return max(owners, key=len) if owners else None
+
+
+def corpus_submissions(assignment: str, folder: Path, root: Path = ROOT) -> dict[str, tuple]:
+    """Write the reference submission and one per fixture answer; return
+    ``{student_id: (function or None, scenario)}``."""
+    students = {"reference": (None, "reference")}
+    write_submission(folder, "reference", assignment, solved(assignment, root=root))
+    for function, scenarios in fixture_answers(assignment).items():
+        for scenario, source in scenarios.items():
+            student = f"{function}--{scenario}".replace("_", "-")
+            students[student] = (function, scenario)
+            write_submission(folder, student, assignment,
+                             solved(assignment, {function: source}, root=root))
+    return students
+
+
+def corpus_verdicts(assignment: str, students: dict[str, tuple], rows: list[dict],
+                    functions) -> dict[str, list[str]]:
+    """What is wrong with each graded fixture, judged by the corpus rules:
+    the reference and ``correct_*`` earn every automatic point; a ``mistake_*`` loses
+    points on its own function's tests and nowhere else."""
+    problems: dict[str, list[str]] = {}
+    for student, (function, scenario) in students.items():
+        cells = [r for r in rows if r["student_id"] == student and r["assignment"] == assignment
+                 and r["grade_id"].startswith("test_")]
+        found = problems.setdefault(student, [])
+        if not cells:
+            found.append("not graded")
+            continue
+        lost = {r["grade_id"]: r["max_score"] - r["score"] for r in cells
+                if r["score"] < r["max_score"]}
+        own = {g for g in lost if function_of(g, functions) == function}
+        if scenario.startswith("mistake"):
+            if not own:
+                found.append("loses no points on its own function's tests")
+            found += [f"also loses points on {g}" for g in sorted(set(lost) - own)]
+        else:
+            found += [f"loses {points} point(s) on {g}" for g, points in sorted(lost.items())]
+    return {s: p for s, p in problems.items() if p}

@@ -1,0 +1,75 @@
+"""Open JupyterLab on the course: ``python -m course.lab`` (what ``make lab`` runs).
+
+Starts JupyterLab on 127.0.0.1 with the course's first notebook open and prints the
+address to visit. Refuses, with one clear line, when the port is already taken.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """True when nothing listens on ``host:port``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def lab_command(root: Path, notebook: str, host: str, port: int, token: str) -> list[str]:
+    """The ``jupyter lab`` command line that serves ``root`` and opens ``notebook``."""
+    command = [
+        sys.executable, "-m", "jupyterlab",
+        f"--ServerApp.ip={host}", f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0", "--no-browser",
+        f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={token}",
+        notebook,
+    ]  # fmt: skip
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.insert(3, "--allow-root")
+    return command
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course.lab", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8888)
+    parser.add_argument("--notebook", default="release/01_likelihood/01_likelihood.ipynb")
+    parser.add_argument("--root", type=Path, default=ROOT)
+    arguments = parser.parse_args(argv)
+    root = arguments.root.resolve()
+    if not (root / arguments.notebook).is_file():
+        print(f"course.lab: error: no notebook at {root / arguments.notebook}", file=sys.stderr)
+        return 2
+    if not port_is_free(arguments.host, arguments.port):
+        other = arguments.port + 1
+        print(
+            f"course.lab: error: port {arguments.port} on {arguments.host} is already in use "
+            f"(another Jupyter?); stop it or choose another port: make lab PORT={other}",
+            file=sys.stderr,
+        )
+        return 1
+    token = secrets.token_hex(16)
+    url = f"http://{arguments.host}:{arguments.port}/lab/tree/{arguments.notebook}?token={token}"
+    print(f"\nOpen the course in your browser:\n\n    {url}\n\nStop it with Ctrl+C.\n", flush=True)
+    command = lab_command(root, arguments.notebook, arguments.host, arguments.port, token)
+    try:
+        return subprocess.call(command, cwd=root)
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

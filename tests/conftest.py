@@ -1,0 +1,40 @@
+"""Shared fixtures: the repository, notebooks, and throwaway copies of the course."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # `tests.contract`, `tests.submissions` as modules
+
+
+def source_notebooks() -> list[Path]:
+    return sorted((ROOT / "source").glob("[0-9][0-9]_*/*.ipynb"))
+
+
+def release_notebooks() -> list[Path]:
+    return sorted((ROOT / "release").glob("[0-9][0-9]_*/*.ipynb"))
+
+
+def assignment_names() -> list[str]:
+    return sorted(p.name for p in (ROOT / "source").glob("[0-9][0-9]_*") if p.is_dir())
+
+
+def read(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+@pytest.fixture
+def course_copy(tmp_path: Path) -> Path:
+    """A private copy of the course (source, release, config) to grade and release in."""
+    root = tmp_path / "course"
+    root.mkdir()
+    for name in ("source", "release"):
+        shutil.copytree(ROOT / name, root / name)
+    shutil.copy(ROOT / "nbgrader_config.py", root)
+    return root
