@@ -27,8 +27,10 @@ def _gradebook(root: Path):
 
     config = load_config(root)
     url = config.CourseDirectory.get("db_url", "") or f"sqlite:///{root / 'gradebook.db'}"
-    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
-        raise CourseError(f"no gradebook at {url[len('sqlite:///'):]}: run `autograder grade` first")
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
+        raise CourseError(
+            f"no gradebook at {url[len('sqlite:///') :]}: run `autograder grade` first"
+        )
     return Gradebook(url, config.CourseDirectory.course_id)
 
 
@@ -42,10 +44,14 @@ def score_rows(root: Path) -> list[dict]:
     with _gradebook(root) as gb:
         for assignment in gb.assignments:
             for submission in assignment.submissions:
-                rows.append({"student_id": submission.student.id,
-                             "assignment": assignment.name,
-                             "score": _number(submission.score),
-                             "max_score": _number(submission.max_score)})
+                rows.append(
+                    {
+                        "student_id": submission.student.id,
+                        "assignment": assignment.name,
+                        "score": _number(submission.score),
+                        "max_score": _number(submission.max_score),
+                    }
+                )
     return sorted(rows, key=lambda r: (r["student_id"], r["assignment"]))
 
 
@@ -57,14 +63,19 @@ def cell_rows(root: Path) -> list[dict]:
             for submission in assignment.submissions:
                 for notebook in submission.notebooks:
                     for grade in notebook.grades:
-                        rows.append({"student_id": submission.student.id,
-                                     "assignment": assignment.name,
-                                     "notebook": notebook.name,
-                                     "grade_id": grade.name,
-                                     "score": _number(grade.score),
-                                     "max_score": _number(grade.max_score)})
-    return sorted(rows, key=lambda r: (r["student_id"], r["assignment"], r["notebook"],
-                                       r["grade_id"]))
+                        rows.append(
+                            {
+                                "student_id": submission.student.id,
+                                "assignment": assignment.name,
+                                "notebook": notebook.name,
+                                "grade_id": grade.name,
+                                "score": _number(grade.score),
+                                "max_score": _number(grade.max_score),
+                            }
+                        )
+    return sorted(
+        rows, key=lambda r: (r["student_id"], r["assignment"], r["notebook"], r["grade_id"])
+    )
 
 
 def _write_csv(path: Path, fields, rows) -> None:

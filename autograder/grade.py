@@ -24,6 +24,7 @@ is recorded with score 0 on the cells it lost and a one-line reason; it never va
 from __future__ import annotations
 
 import concurrent.futures
+import copy
 import hashlib
 import json
 import logging
@@ -44,6 +45,7 @@ from sqlalchemy.exc import SAWarning
 from autograder import sandbox as sandboxing
 from autograder.course import CourseError, check_assignments, find_root, load_config
 
+log = logging.getLogger("autograder")
 LEDGER = ".autograder.json"
 #: The line the grader puts in front of every test cell while it runs (removed after).
 GUARD_LINE = "__import__('course.integrity').integrity.verify()\n"
@@ -206,7 +208,10 @@ class _Executor:
         )
         sandboxing.prepare(box)
         manager = sandboxing.kernel_manager(box)
-        executor = _LimitedExecute(config=self.config, timeout=self.cell_timeout)
+        # Through the config: nbconvert re-initialises the client from its config per run.
+        config = copy.deepcopy(self.config)
+        config.Execute.timeout = self.cell_timeout
+        executor = _LimitedExecute(config=config)
         deadline = threading.Timer(self.notebook_timeout, _kill, args=(manager,))
         deadline.daemon = True
         deadline.start()
@@ -215,12 +220,19 @@ class _Executor:
             executor.preprocess(notebook, {"metadata": {"path": str(workdir)}}, km=manager)
             problem = ""
         except Exception as error:  # the kernel died, was killed, or never started
+            log.debug(
+                "execution of %s/%s/%s stopped", job.student, job.assignment, name, exc_info=True
+            )
             if time.monotonic() - started >= self.notebook_timeout - 1:
+                problem = f"ran past the notebook time limit of {self.notebook_timeout} s"
+            elif type(error).__name__ == "CellTimeoutError":
                 problem = (
-                    f"{name}.ipynb ran past the notebook time limit of {self.notebook_timeout} s"
+                    f"a cell ran past its {self.cell_timeout} s limit and ignored the interrupt"
                 )
             else:
-                problem = f"{name}.ipynb: the kernel stopped ({type(error).__name__})"
+                last = _last_line(rundir / "kernel.log") or type(error).__name__
+                problem = f"the kernel stopped ({last[:160]})"
+            problem = f"{name}.ipynb: {problem}"
         finally:
             deadline.cancel()
             _kill(manager)
@@ -246,10 +258,26 @@ def _kill(manager) -> None:
 
 
 def _execute_class():
+    from jupyter_core.utils import run_sync
     from nbgrader.preprocessors import Execute
 
     class LimitedExecute(Execute):
-        """nbgrader's Execute, keeping at most MAX_OUTPUT_BYTES of output per cell."""
+        """nbgrader's Execute, keeping at most MAX_OUTPUT_BYTES of output per cell and
+        dropping messages that fail their signature (forked or hostile learner code can
+        write to the kernel's sockets) instead of abandoning the notebook."""
+
+        async def async_start_new_kernel_client(self):
+            client = await super().async_start_new_kernel_client()
+            for channel in (client.iopub_channel, client.shell_channel):
+                channel.get_msg = _tolerant(channel.get_msg)
+            return client
+
+        def on_cell_executed(self, **kwargs):
+            super().on_cell_executed(**kwargs)
+            kwargs["cell"].metadata["autograder_completed"] = True
+
+        # nbclient binds the synchronous twin to the base coroutine: rebind it.
+        start_new_kernel_client = run_sync(async_start_new_kernel_client)
 
         def output(self, outs, msg, display_id, cell_index):
             size = sum(len(json.dumps(out)) for out in outs)
@@ -270,6 +298,17 @@ def _execute_class():
 
 
 _LimitedExecute = None
+
+
+def _tolerant(get_msg):
+    async def get_valid_msg(*args, **kwargs):
+        while True:
+            try:
+                return await get_msg(*args, **kwargs)
+            except ValueError:  # "Invalid Signature" and other undecodable messages
+                continue
+
+    return get_valid_msg
 
 
 def _prepare_notebook(notebook: NotebookNode) -> NotebookNode:
@@ -297,14 +336,15 @@ def _restore_notebook(notebook: NotebookNode) -> NotebookNode:
         if cell.source.startswith(GUARD_LINE):
             cell.source = cell.source[len(GUARD_LINE) :]
         nbgrader = cell.metadata.get("nbgrader", {})
+        completed = cell.metadata.pop("autograder_completed", False)
         if (
             nbgrader.get("grade")
             and not nbgrader.get("solution")
-            and cell.execution_count is None
+            and not completed
             and not any(out.output_type == "error" for out in cell.outputs)
         ):
             # A cell with no output would earn full marks in nbgrader: never for one that
-            # did not run because the kernel died or ran out of time.
+            # did not finish because the kernel died or ran out of time.
             cell.outputs.append(
                 nbformat.v4.new_output(
                     "error",

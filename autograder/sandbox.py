@@ -112,8 +112,20 @@ def wrap_command(command: list[str], sandbox: Sandbox) -> list[str]:
             + ["env", *(f"{k}={v}" for k, v in environment.items())]
             + command
         )
-    wrapped = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-               "--perms", "1777", "--tmpfs", "/tmp"]
+    wrapped = [
+        bwrap,
+        "--ro-bind",
+        "/",
+        "/",
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        "--perms",
+        "1777",
+        "--tmpfs",
+        "/tmp",
+    ]
     # Hide first, then bind back what the kernel needs: later mounts win.
     for path in sandbox.hide:
         if path.exists():
@@ -175,6 +187,9 @@ def kernel_manager(sandbox: Sandbox, kernel_name: str = "python3") -> AsyncKerne
             return wrap_command(super().format_kernel_cmd(extra_arguments), sandbox)
 
     manager = SandboxedKernelManager(kernel_name=kernel_name)
+    # A signal cannot reach the kernel through bubblewrap's process namespace; an
+    # interrupt request on the control channel makes the kernel interrupt itself.
+    manager.kernel_spec.interrupt_mode = "message"
     manager.transport = "ipc"
     manager.ip = str(sandbox.rundir / "kernel")
     manager.connection_file = str(sandbox.rundir / "kernel.json")

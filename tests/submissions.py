@@ -18,8 +18,7 @@ SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 
 def strip_markers(source: str) -> str:
     """An instructor solution as a student would have typed it: without the markers."""
-    return "\n".join(line for line in source.splitlines()
-                     if line.strip() not in SOLUTION_MARKERS)
+    return "\n".join(line for line in source.splitlines() if line.strip() not in SOLUTION_MARKERS)
 
 
 def solutions(assignment: str, root: Path = ROOT) -> dict[str, str]:
@@ -32,8 +31,9 @@ def solutions(assignment: str, root: Path = ROOT) -> dict[str, str]:
     }
 
 
-def solved(assignment: str, overrides: dict[str, str] | None = None,
-           root: Path = ROOT) -> nbformat.NotebookNode:
+def solved(
+    assignment: str, overrides: dict[str, str] | None = None, root: Path = ROOT
+) -> nbformat.NotebookNode:
     """The released notebook with every answer filled in (instructor's, unless overridden)."""
     notebook = nbformat.read(root / "release" / assignment / f"{assignment}.ipynb", as_version=4)
     answers = {**solutions(assignment, root), **(overrides or {})}
@@ -44,8 +44,9 @@ def solved(assignment: str, overrides: dict[str, str] | None = None,
     return notebook
 
 
-def write_submission(folder: Path, student: str, assignment: str,
-                     notebook: nbformat.NotebookNode) -> Path:
+def write_submission(
+    folder: Path, student: str, assignment: str, notebook: nbformat.NotebookNode
+) -> Path:
     """Write ``notebook`` as ``folder/<student>/<assignment>/<assignment>.ipynb``."""
     path = folder / student / assignment / f"{assignment}.ipynb"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,26 +77,34 @@ def corpus_submissions(assignment: str, folder: Path, root: Path = ROOT) -> dict
         for scenario, source in scenarios.items():
             student = f"{function}--{scenario}".replace("_", "-")
             students[student] = (function, scenario)
-            write_submission(folder, student, assignment,
-                             solved(assignment, {function: source}, root=root))
+            write_submission(
+                folder, student, assignment, solved(assignment, {function: source}, root=root)
+            )
     return students
 
 
-def corpus_verdicts(assignment: str, students: dict[str, tuple], rows: list[dict],
-                    functions) -> dict[str, list[str]]:
+def corpus_verdicts(
+    assignment: str, students: dict[str, tuple], rows: list[dict], functions
+) -> dict[str, list[str]]:
     """What is wrong with each graded fixture, judged by the corpus rules:
     the reference and ``correct_*`` earn every automatic point; a ``mistake_*`` loses
     points on its own function's tests and nowhere else."""
     problems: dict[str, list[str]] = {}
     for student, (function, scenario) in students.items():
-        cells = [r for r in rows if r["student_id"] == student and r["assignment"] == assignment
-                 and r["grade_id"].startswith("test_")]
+        cells = [
+            r
+            for r in rows
+            if r["student_id"] == student
+            and r["assignment"] == assignment
+            and r["grade_id"].startswith("test_")
+        ]
         found = problems.setdefault(student, [])
         if not cells:
             found.append("not graded")
             continue
-        lost = {r["grade_id"]: r["max_score"] - r["score"] for r in cells
-                if r["score"] < r["max_score"]}
+        lost = {
+            r["grade_id"]: r["max_score"] - r["score"] for r in cells if r["score"] < r["max_score"]
+        }
         own = {g for g in lost if function_of(g, functions) == function}
         if scenario.startswith("mistake"):
             if not own:
@@ -104,3 +113,23 @@ def corpus_verdicts(assignment: str, students: dict[str, tuple], rows: list[dict
         else:
             found += [f"loses {points} point(s) on {g}" for g, points in sorted(lost.items())]
     return {s: p for s, p in problems.items() if p}
+
+
+def set_answer(notebook: nbformat.NotebookNode, grade_id: str, source: str) -> None:
+    """Replace the source of the answer cell ``grade_id``."""
+    for cell in notebook.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
+            cell.source = source
+            return
+    raise KeyError(grade_id)
+
+
+def grade_cells(notebook: nbformat.NotebookNode, prefix: str = "test_") -> list:
+    """The test cells whose grade_id starts with ``prefix``."""
+    return [
+        c
+        for c in notebook.cells
+        if c.metadata.get("nbgrader", {}).get("grade_id", "").startswith(prefix)
+        and c.metadata["nbgrader"].get("grade")
+        and c.cell_type == "code"
+    ]

@@ -17,8 +17,13 @@ def _cells(assignment):
 
 
 def _tests(assignment):
-    return [c for c in _cells(assignment) if c.cell_type == "code"
-            and c.metadata["nbgrader"].get("grade") and not c.metadata["nbgrader"].get("solution")]
+    return [
+        c
+        for c in _cells(assignment)
+        if c.cell_type == "code"
+        and c.metadata["nbgrader"].get("grade")
+        and not c.metadata["nbgrader"].get("solution")
+    ]
 
 
 def _parameters(function: ast.FunctionDef) -> tuple[str, ...]:
@@ -35,11 +40,16 @@ def test_the_course_has_every_assignment_of_the_arc():
 
 @pytest.mark.parametrize("assignment", assignment_names())
 def test_each_function_has_one_answer_cell_with_the_contract_signature(assignment):
-    """Is each graded function defined in exactly one answer cell, alone, with the contract's signature?"""
+    """Is each graded function in exactly one answer cell, alone, with the contract signature?"""
     functions = ASSIGNMENTS[assignment]
-    answers = [c for c in _cells(assignment) if c.cell_type == "code"
-               and c.metadata["nbgrader"].get("solution")]
-    assert all(not c.metadata["nbgrader"].get("grade") for c in answers), "answer cells are not graded"
+    answers = [
+        c
+        for c in _cells(assignment)
+        if c.cell_type == "code" and c.metadata["nbgrader"].get("solution")
+    ]
+    assert all(not c.metadata["nbgrader"].get("grade") for c in answers), (
+        "answer cells are not graded"
+    )
     by_id = {c.metadata["nbgrader"]["grade_id"]: c for c in answers}
     assert sorted(by_id) == sorted(functions) and len(answers) == len(functions)
     for name, cell in by_id.items():
@@ -69,11 +79,15 @@ def test_test_cells_are_well_formed(assignment):
     for cell in _tests(assignment):
         grade_id = cell.metadata["nbgrader"]["grade_id"]
         assert cell.metadata["nbgrader"].get("points", 0) > 0, grade_id
-        tree = ast.parse(cell.source.replace("### BEGIN HIDDEN TESTS", "")
-                         .replace("### END HIDDEN TESTS", ""))
+        tree = ast.parse(
+            cell.source.replace("### BEGIN HIDDEN TESTS", "").replace("### END HIDDEN TESTS", "")
+        )
         first = tree.body[0]
-        assert isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
-            and isinstance(first.value.value, str), f"{grade_id} does not open with a docstring"
+        assert (
+            isinstance(first, ast.Expr)
+            and isinstance(first.value, ast.Constant)
+            and isinstance(first.value.value, str)
+        ), f"{grade_id} does not open with a docstring"
         owner = function_of(grade_id, functions)
         used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
         others = sorted(used & (set(functions) - {owner}))
@@ -81,14 +95,21 @@ def test_test_cells_are_well_formed(assignment):
         last = tree.body[-1]
         if len(tree.body) > 1 and isinstance(last, ast.Expr):
             call = last.value
-            assert isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) \
-                and getattr(call.func.value, "id", None) == "checks", \
-                f"{grade_id} ends with an expression whose value nbgrader would take as a score"
+            assert (
+                isinstance(call, ast.Call)
+                and isinstance(call.func, ast.Attribute)
+                and getattr(call.func.value, "id", None) == "checks"
+            ), f"{grade_id} ends with an expression whose value nbgrader would take as a score"
 
 
 @pytest.mark.parametrize("assignment", assignment_names())
 def test_notebook_has_a_written_question(assignment):
     """Does the notebook ask at least one manually graded written question?"""
-    written = [c for c in _cells(assignment) if c.cell_type == "markdown"
-               and c.metadata["nbgrader"].get("grade") and c.metadata["nbgrader"].get("solution")]
+    written = [
+        c
+        for c in _cells(assignment)
+        if c.cell_type == "markdown"
+        and c.metadata["nbgrader"].get("grade")
+        and c.metadata["nbgrader"].get("solution")
+    ]
     assert written

@@ -39,6 +39,7 @@ def test_corpus_earns_what_it_deserves(assignment, course_copy):
     outcomes = grade([assignment], root=course_copy, submissions=submissions, workers=2)
     assert {o.student for o in outcomes} == set(students)
     assert [o for o in outcomes if o.status != "graded"] == []
-    verdicts = corpus_verdicts(assignment, students, cell_rows(course_copy),
-                               ASSIGNMENTS[assignment])
+    verdicts = corpus_verdicts(
+        assignment, students, cell_rows(course_copy), ASSIGNMENTS[assignment]
+    )
     assert verdicts == {}

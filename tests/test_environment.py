@@ -1,8 +1,8 @@
 """Does the Binder/conda environment ask for the same runtime packages as pyproject.toml?"""
 
 import re
-import tomllib
 
+import tomllib
 import yaml
 
 from tests.conftest import ROOT
@@ -19,8 +19,9 @@ def test_environment_yml_matches_pyproject():
     wanted = dict(_normalise(r) for r in project["dependencies"])
     environment = yaml.safe_load((ROOT / "environment.yml").read_text())
     listed = [d for d in environment["dependencies"] if isinstance(d, str)]
-    conda = dict(_normalise(d.replace("=", "==", 1) if re.match(r"^[\w-]+=[^=<>]", d) else d)
-                 for d in listed)
+    conda = dict(
+        _normalise(d.replace("=", "==", 1) if re.match(r"^[\w-]+=[^=<>]", d) else d) for d in listed
+    )
     conda.pop("python", None)
     conda.pop("pip", None)
     assert conda == wanted

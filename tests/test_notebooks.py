@@ -14,8 +14,13 @@ from tests.conftest import read, release_notebooks, source_notebooks
 
 def _execute(path) -> nbformat.NotebookNode:
     notebook = read(path)
-    client = NotebookClient(notebook, timeout=120, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        notebook,
+        timeout=120,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
     client.execute()
     return notebook
 
@@ -38,17 +43,21 @@ def _is_test(cell) -> bool:
 
 def _only_docstring(source: str) -> bool:
     body = ast.parse(source).body
-    return len(body) <= 1 and all(isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant)
-                                  for s in body)
+    return len(body) <= 1 and all(
+        isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant) for s in body
+    )
 
 
 @pytest.mark.parametrize("path", source_notebooks(), ids=lambda p: p.parent.name)
 def test_source_notebook_runs_and_passes_its_tests(path):
-    """Does the instructor notebook run top to bottom, with every test cell passing and nothing on stderr?"""
+    """Does the instructor notebook run top to bottom, every test passing, nothing on stderr?"""
     notebook = _execute(path)
     assert _problems(notebook) == []
-    unexecuted = [i for i, c in enumerate(notebook.cells)
-                  if c.cell_type == "code" and c.execution_count is None]
+    unexecuted = [
+        i
+        for i, c in enumerate(notebook.cells)
+        if c.cell_type == "code" and c.execution_count is None
+    ]
     assert unexecuted == []
 
 
@@ -61,7 +70,8 @@ def test_release_notebook_fails_only_where_answers_are_missing(path):
     passing_tests = [
         cell.metadata["nbgrader"]["grade_id"]
         for cell in notebook.cells
-        if _is_test(cell) and not _only_docstring(cell.source)
+        if _is_test(cell)
+        and not _only_docstring(cell.source)
         and not any(o.output_type == "error" for o in cell.outputs)
     ]
     assert passing_tests == [], "these tests pass on an unanswered notebook"

@@ -61,8 +61,10 @@ def test_object_faking_equality_cannot_pass():
         checks.expect(FakesEquality(), what="w", expected="e", got="g")
 
 
-@pytest.mark.parametrize(("got", "expected"), [(1e308, math.inf), (math.nan, math.inf),
-                                               (math.nan, 0.0), (-math.inf, 0.0)])
+@pytest.mark.parametrize(
+    ("got", "expected"),
+    [(1e308, math.inf), (math.nan, math.inf), (math.nan, 0.0), (-math.inf, 0.0)],
+)
 def test_infinities_and_nan_must_match_exactly(got, expected):
     """Is inf only matched by inf, and nan never accepted for a number?"""
     with pytest.raises(AssertionError):

@@ -6,13 +6,16 @@ import pytest
 from course import data
 
 
-@pytest.mark.parametrize("make", [
-    lambda **k: data.coin_flips(50, 0.3, **k),
-    lambda **k: data.gaussian_sample(50, 1.0, 2.0, **k),
-    lambda **k: data.categorical_sample(50, [0.2, 0.5, 0.3], **k),
-    lambda **k: data.poisson_counts(50, 3.0, **k),
-    lambda **k: data.exponential_waits(50, 0.5, **k),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda **k: data.coin_flips(50, 0.3, **k),
+        lambda **k: data.gaussian_sample(50, 1.0, 2.0, **k),
+        lambda **k: data.categorical_sample(50, [0.2, 0.5, 0.3], **k),
+        lambda **k: data.poisson_counts(50, 3.0, **k),
+        lambda **k: data.exponential_waits(50, 0.5, **k),
+    ],
+)
 def test_same_seed_same_data_other_seed_other_data(make):
     """Does a seed fix the data, and does another seed change it?"""
     assert np.array_equal(make(seed=1), make(seed=1))
@@ -52,13 +55,16 @@ def test_logistic_data_has_an_intercept_column_and_overlapping_classes():
     assert X[y == 1, 1].min() < X[y == 0, 1].max()
 
 
-@pytest.mark.parametrize(("call", "message"), [
-    (lambda: data.coin_flips(-1), "non-negative integer"),
-    (lambda: data.coin_flips(3, theta=1.5), "theta must lie in"),
-    (lambda: data.gaussian_sample(3, sigma=0), "sigma"),
-    (lambda: data.categorical_sample(3, [0.5, 0.6]), "summing to 1"),
-    (lambda: data.coin_flips(3, rng="nope"), "numpy.random.Generator"),
-])
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: data.coin_flips(-1), "non-negative integer"),
+        (lambda: data.coin_flips(3, theta=1.5), "theta must lie in"),
+        (lambda: data.gaussian_sample(3, sigma=0), "sigma"),
+        (lambda: data.categorical_sample(3, [0.5, 0.6]), "summing to 1"),
+        (lambda: data.coin_flips(3, rng="nope"), "numpy.random.Generator"),
+    ],
+)
 def test_bad_arguments_get_a_clear_error(call, message):
     """Does a bad argument raise an error that names the problem?"""
     with pytest.raises((ValueError, TypeError), match=message):

@@ -24,8 +24,9 @@ def test_untouched_environment_passes(armed):
         del np.course_test_marker
 
 
-@pytest.mark.parametrize(("module", "name"), [(np, "allclose"), (math, "isclose"),
-                                              (checks, "expect_value"), (np, "sum")])
+@pytest.mark.parametrize(
+    ("module", "name"), [(np, "allclose"), (math, "isclose"), (checks, "expect_value"), (np, "sum")]
+)
 def test_replaced_function_is_detected(armed, monkeypatch, module, name):
     """Does replacing a library function or a check helper fail verification, naming it?"""
     monkeypatch.setattr(module, name, lambda *a, **k: True)
@@ -38,5 +39,5 @@ def test_replaced_builtin_is_detected(armed, monkeypatch):
     import builtins
 
     monkeypatch.setattr(builtins, "float", lambda x: 0.0)
-    with pytest.raises(AssertionError, match="builtins.float"):
+    with pytest.raises(AssertionError, match=r"builtins\.float"):
         integrity.verify()

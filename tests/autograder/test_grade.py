@@ -1,0 +1,133 @@
+"""Does `autograder grade` grade a class correctly when some submissions are broken or hostile?
+
+One grading run covers every scenario under tests/fixtures/submissions/ beside two honest
+students; each scenario states what it deserves (EXPECTED in its scenario.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import socket
+import types
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.export import cell_rows, score_rows
+from autograder.grade import grade
+from tests.conftest import ROOT
+from tests.submissions import grade_cells, set_answer, solved, write_submission
+
+SCENARIOS = sorted(
+    p.name for p in (ROOT / "tests/fixtures/submissions").iterdir() if (p / "scenario.py").is_file()
+)
+ASSIGNMENT = "01_likelihood"
+WRONG_BERNOULLI = "def likelihood_bernoulli(x, theta):\n    return 0.5"
+
+
+def load_scenario(name: str) -> types.ModuleType:
+    path = ROOT / "tests/fixtures/submissions" / name / "scenario.py"
+    spec = importlib.util.spec_from_file_location(f"scenario_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def build_class(root: Path, submissions: Path, port: int) -> None:
+    write_submission(submissions, "honest_student", ASSIGNMENT, solved(ASSIGNMENT))
+    mistaken = solved(ASSIGNMENT, {"likelihood_bernoulli": WRONG_BERNOULLI})
+    write_submission(submissions, "mistaken_student", ASSIGNMENT, mistaken)
+    context = types.SimpleNamespace(
+        set_answer=set_answer,
+        test_cells=grade_cells,
+        nbformat=nbformat,
+        root=root,
+        submissions=submissions,
+        port=port,
+    )
+    for name in SCENARIOS:
+        scenario = load_scenario(name)
+        built = scenario.build(solved(ASSIGNMENT), context)
+        path = (
+            submissions / name / ASSIGNMENT / getattr(scenario, "FILENAME", f"{ASSIGNMENT}.ipynb")
+        )
+        path.parent.mkdir(parents=True)
+        if isinstance(built, str):
+            path.write_text(built)
+        else:
+            nbformat.write(built, path)
+
+
+@pytest.fixture(scope="module")
+def graded_class(tmp_path_factory):
+    import shutil
+
+    from tests.conftest import ROOT as repo
+
+    root = tmp_path_factory.mktemp("hostile") / "course"
+    root.mkdir()
+    for name in ("source", "release"):
+        shutil.copytree(repo / name / ASSIGNMENT, root / name / ASSIGNMENT)
+    shutil.copy(repo / "nbgrader_config.py", root)
+    submissions = root.parent / "submissions"  # outside the course, as --submissions allows
+    with socket.socket() as listener:  # something to reach, were the network open
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        build_class(root, submissions, listener.getsockname()[1])
+        before = {p: digest(p) for p in (root / "source").rglob("*") if p.is_file()}
+        honest = submissions / "honest_student" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+        honest_before = digest(honest)
+        outcomes = grade([ASSIGNMENT], root=root, submissions=submissions, workers=2, timeout=5)
+    return types.SimpleNamespace(
+        root=root,
+        outcomes={o.student: o for o in outcomes},
+        source_before=before,
+        honest=honest,
+        honest_before=honest_before,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_scenario_earns_what_it_deserves(graded_class, scenario):
+    """Does each broken or hostile submission get exactly the score and status it deserves?"""
+    expected = load_scenario(scenario).EXPECTED
+    outcome = graded_class.outcomes[scenario]
+    assert (outcome.status, outcome.score) == (expected["status"], expected["score"]), outcome
+    if "reason" in expected:
+        assert expected["reason"] in outcome.reason
+        assert "\n" not in outcome.reason
+
+
+@pytest.mark.slow
+def test_honest_students_are_untouched(graded_class):
+    """Do the honest students in the same run keep exactly their own scores?"""
+    assert graded_class.outcomes["honest_student"].score == 8.0
+    assert graded_class.outcomes["mistaken_student"].score == 4.0
+    assert digest(graded_class.honest) == graded_class.honest_before
+
+
+@pytest.mark.slow
+def test_course_files_survive_the_run(graded_class):
+    """Are source/ and the gradebook intact after hostile code ran?"""
+    after = {p: digest(p) for p in (graded_class.root / "source").rglob("*") if p.is_file()}
+    assert after == graded_class.source_before
+    assert (graded_class.root / "gradebook.db").read_bytes()[:15] == b"SQLite format 3"
+
+
+@pytest.mark.slow
+def test_nobody_goes_missing_from_the_export(graded_class):
+    """Does every student, broken or not, have a row in the export and in the outcomes?"""
+    students = {"honest_student", "mistaken_student", *SCENARIOS}
+    assert set(graded_class.outcomes) == students
+    assert {r["student_id"] for r in score_rows(graded_class.root)} == students
+    per_student = {}
+    for row in cell_rows(graded_class.root):
+        per_student[row["student_id"]] = per_student.get(row["student_id"], 0) + 1
+    assert set(per_student.values()) == {7}  # every graded cell of the notebook, for everyone
