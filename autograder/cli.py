@@ -66,13 +66,42 @@ def main(argv: list[str] | None = None) -> int:
         if arguments.command == "release":
             from autograder.release import release
 
-            written = release(arguments.assignments, root=arguments.root)
+            written = release(arguments.assignments or None, root=arguments.root)
             print(f"released {len(written)} notebook(s):")
             for path in written:
                 print(f"  {path}")
-        else:
-            raise CourseError(f"'{arguments.command}' is not available yet in this version")
+        elif arguments.command == "grade":
+            from autograder.grade import grade, summary
+
+            if arguments.workers < 1:
+                raise CourseError(f"--workers must be at least 1, got {arguments.workers}")
+            outcomes = grade(
+                arguments.assignments or None,
+                root=arguments.root,
+                submissions=arguments.submissions,
+                workers=arguments.workers,
+                timeout=arguments.timeout,
+                force=arguments.force,
+                progress=True,
+            )
+            if not outcomes:
+                print("no submissions found")
+            else:
+                print(summary(outcomes))
+        elif arguments.command == "export":
+            from autograder.export import export
+
+            for path in export(root=arguments.root, out=arguments.out):
+                print(f"wrote {path}")
+        elif arguments.command == "feedback":
+            from autograder.feedback import feedback
+
+            pages = feedback(root=arguments.root)
+            print(f"wrote {len(pages)} feedback page(s) under feedback/")
     except CourseError as error:
         print(f"autograder: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("autograder: interrupted; rerun to finish (finished work is kept)", file=sys.stderr)
+        return 130
     return 0

@@ -29,6 +29,7 @@ import hashlib
 import json
 import logging
 import os
+import queue
 import shutil
 import sys
 import tempfile
@@ -174,6 +175,7 @@ class _Executor:
         hide: tuple[Path, ...],
         isolate: bool,
         limits: sandboxing.Limits,
+        workers: int,
     ):
         self.config = config
         self.cell_timeout = cell_timeout
@@ -183,9 +185,19 @@ class _Executor:
         self.hide = hide
         self.isolate = isolate
         self.limits = limits
+        self.uids = queue.Queue()
+        for slot in range(workers):
+            self.uids.put(sandboxing.FIRST_UID + slot)
 
     def execute(self, notebook: NotebookNode, job: _Job, name: str, assignment_files: Path) -> str:
         """Execute ``notebook`` in place; return a one-line problem, or "" if none."""
+        uid = self.uids.get()  # one user id per running kernel (see sandbox.FIRST_UID)
+        try:
+            return self._execute(notebook, job, name, assignment_files, uid)
+        finally:
+            self.uids.put(uid)
+
+    def _execute(self, notebook, job, name, assignment_files, uid) -> str:
         # Flat names: the sandbox hides the scratch folder and binds these two back in,
         # and a bound folder must sit directly in it to be reachable by the kernel user.
         key = hashlib.sha256(f"{job.student}/{job.assignment}/{name}".encode()).hexdigest()[:16]
@@ -205,6 +217,7 @@ class _Executor:
             expose=(Path(sys.prefix), self.course_root / "course"),
             limits=self.limits,
             isolate=self.isolate,
+            uid=uid,
         )
         sandboxing.prepare(box)
         manager = sandboxing.kernel_manager(box)
@@ -402,6 +415,7 @@ class Grader:
             limits=sandboxing.Limits(
                 memory_bytes=memory_bytes, cpu_seconds=cell_timeout * NOTEBOOK_TIMEOUT_FACTOR
             ),
+            workers=self.workers,
         )
         self.isolate = isolate
 

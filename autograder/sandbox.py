@@ -10,8 +10,9 @@ With bubblewrap (``bwrap``) available, each kernel runs in fresh Linux namespace
   scratch folder hidden behind empty mounts; the Python environment and the ``course``
   package are bound back read-only, and the notebook's scratch working directory is the
   only writable place besides a private ``/tmp``;
-* an unprivileged user (``nobody``) when the grader runs as root, so the process-count
-  limit applies and nothing root-owned can be written even where a mount would allow it;
+* an unprivileged user id of its own when the grader runs as root (one per concurrent
+  kernel), so the process-count limit applies to it alone and nothing root-owned can be
+  written even where a mount would allow it;
 * resource limits (``prlimit``): address space, CPU seconds, file size, processes.
 
 Without bwrap (macOS, or a machine without it) the kernel runs with the resource limits
@@ -28,7 +29,10 @@ from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
 
-NOBODY = 65534
+#: Kernels run as unprivileged user ids from here up, one per concurrently running kernel:
+#: the process-count limit is counted per user, so a fork bomb in one submission must not
+#: starve the kernel of another. No account needs to exist for these ids.
+FIRST_UID = 61000
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ class Sandbox:
     expose: tuple[Path, ...] = ()
     limits: Limits = field(default_factory=Limits)
     isolate: bool = True
+    uid: int = FIRST_UID
 
 
 def bubblewrap() -> str | None:
@@ -61,7 +66,7 @@ def bubblewrap() -> str | None:
 def describe(isolate: bool) -> str:
     """One line on what the sandbox does on this machine."""
     if isolate and bubblewrap():
-        user = "as user nobody, " if os.geteuid() == 0 else ""
+        user = "as an unprivileged user per kernel, " if os.geteuid() == 0 else ""
         return f"kernels sandboxed with bubblewrap ({user}no network, private filesystem view)"
     return (
         "WARNING: bubblewrap not available, kernels run with resource limits only "
@@ -145,7 +150,8 @@ def wrap_command(command: list[str], sandbox: Sandbox) -> list[str]:
     wrapped.append("--")
     if os.geteuid() == 0 and shutil.which("setpriv"):
         wrapped += [
-            shutil.which("setpriv"), f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+            shutil.which("setpriv"), f"--reuid={sandbox.uid}", f"--regid={sandbox.uid}",
+            "--clear-groups",
             "--inh-caps=-all", "--bounding-set=-all",
         ]  # fmt: skip
     return _prlimit(sandbox.limits) + wrapped + command
@@ -157,9 +163,9 @@ def prepare(sandbox: Sandbox) -> None:
         path.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0 and sandbox.isolate and bubblewrap():
             for folder, _, files in os.walk(path):
-                os.chown(folder, NOBODY, NOBODY)
+                os.chown(folder, sandbox.uid, sandbox.uid)
                 for name in files:
-                    os.chown(os.path.join(folder, name), NOBODY, NOBODY)
+                    os.chown(os.path.join(folder, name), sandbox.uid, sandbox.uid)
 
 
 def kernel_manager(sandbox: Sandbox, kernel_name: str = "python3") -> AsyncKernelManager:
@@ -183,7 +189,7 @@ def kernel_manager(sandbox: Sandbox, kernel_name: str = "python3") -> AsyncKerne
             # kernel may run as another user.
             connection = Path(self.connection_file)
             if connection.exists() and os.geteuid() == 0 and sandbox.isolate and bubblewrap():
-                os.chown(connection, NOBODY, NOBODY)
+                os.chown(connection, sandbox.uid, sandbox.uid)
             return wrap_command(super().format_kernel_cmd(extra_arguments), sandbox)
 
     manager = SandboxedKernelManager(kernel_name=kernel_name)

@@ -1,0 +1,49 @@
+"""Does the command line fail on bad instructor input with one clear line and status 2?"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def run(*arguments, cwd=ROOT):
+    return subprocess.run(
+        [sys.executable, "-m", "autograder", *arguments],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (("grade", "99_nope"), "no such assignment: 99_nope"),
+        (("grade", "--submissions", "/nonexistent/place"), "no submissions folder at /nonexistent"),
+        (("grade", "--workers", "0"), "--workers must be at least 1"),
+        (("release", "99_nope"), "no such assignment: 99_nope"),
+    ],
+)
+def test_bad_input_gets_one_line_and_status_2(arguments, message):
+    """Does each unusable instruction exit 2 with a single line naming the problem?"""
+    result = run(*arguments)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_export_without_a_gradebook_says_so(tmp_path, course_copy):
+    """Does export before any grading say there is no gradebook yet, instead of a traceback?"""
+    result = run("--root", str(course_copy), "export")
+    assert result.returncode == 2 and "no gradebook" in result.stderr
+
+
+def test_a_folder_that_is_no_course_is_named(tmp_path):
+    """Does pointing --root at a folder without a course say so in one line?"""
+    result = run("--root", str(tmp_path), "release")
+    assert result.returncode == 2 and "nbgrader_config.py" in result.stderr

@@ -1,0 +1,137 @@
+"""Does the instructor workflow hold together: parallel equals serial, a killed run resumes
+without loss or duplicates, reruns are idempotent, and export and feedback tell the truth?"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.export import cell_rows, export, score_rows
+from autograder.feedback import feedback
+from autograder.grade import LEDGER, grade
+from tests.conftest import ROOT
+from tests.submissions import fixture_answers, solved, write_submission
+
+ASSIGNMENT = "01_likelihood"
+
+
+def make_course(base: Path) -> Path:
+    root = base / "course"
+    for name in ("source", "release"):
+        shutil.copytree(ROOT / name / ASSIGNMENT, root / name / ASSIGNMENT)
+    shutil.copy(ROOT / "nbgrader_config.py", root)
+    answers = fixture_answers(ASSIGNMENT)
+    students = {
+        "ada": {},
+        "ben": {"likelihood_bernoulli": answers["likelihood_bernoulli"]["mistake_sum_not_product"]},
+        "cai": {"likelihood_gaussian": answers["likelihood_gaussian"]["mistake_variance_as_sigma"]},
+        "dee": {"likelihood_gaussian": answers["likelihood_gaussian"]["correct_scipy"]},
+        "eve": {"likelihood_bernoulli": answers["likelihood_bernoulli"]["mistake_heads_only"]},
+    }
+    for student, overrides in students.items():
+        write_submission(root / "submitted", student, ASSIGNMENT, solved(ASSIGNMENT, overrides))
+    return root
+
+
+@pytest.fixture(scope="module")
+def serial(tmp_path_factory):
+    root = make_course(tmp_path_factory.mktemp("serial"))
+    grade(root=root, workers=1)
+    return root
+
+
+@pytest.mark.slow
+def test_parallel_grading_equals_serial(serial, tmp_path):
+    """Does grading with two workers give exactly the scores of grading one at a time?"""
+    root = make_course(tmp_path)
+    grade(root=root, workers=2)
+    assert cell_rows(root) == cell_rows(serial)
+    assert {r["student_id"]: r["score"] for r in score_rows(serial)} == {
+        "ada": 8.0, "ben": 4.0, "cai": 4.0, "dee": 8.0, "eve": 4.0,
+    }  # fmt: skip
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_without_loss_or_duplicates(serial, tmp_path):
+    """Does a run killed midway, then rerun, end exactly where an uninterrupted run ends?"""
+    root = make_course(tmp_path)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "autograder", "--root", str(root), "grade", "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not list((root / "autograded").glob(f"*/*/{LEDGER}")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    finished_before_kill = len(list((root / "autograded").glob(f"*/*/{LEDGER}")))
+    assert 1 <= finished_before_kill < 5, "the kill did not land midway"
+    outcomes = grade(root=root, workers=2)
+    assert sum(o.status == "unchanged" for o in outcomes) == finished_before_kill
+    rows = cell_rows(root)
+    keys = [(r["student_id"], r["grade_id"]) for r in rows]
+    assert len(keys) == len(set(keys))
+    assert rows == cell_rows(serial)
+
+
+@pytest.mark.slow
+def test_rerun_grades_only_what_changed(serial, tmp_path):
+    """Does a rerun skip unchanged submissions, regrade an edited one, and --force regrade all?"""
+    root = tmp_path / "course"
+    shutil.copytree(serial, root)
+    assert {o.status for o in grade(root=root)} == {"unchanged"}
+    path = root / "submitted" / "ben" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    notebook = solved(ASSIGNMENT)
+    nbformat.write(notebook, path)  # ben fixes his mistake
+    outcomes = {o.student: o for o in grade(root=root)}
+    assert outcomes["ben"].status == "graded" and outcomes["ben"].score == 8.0
+    assert {o.status for s, o in outcomes.items() if s != "ben"} == {"unchanged"}
+    assert {o.status for o in grade(root=root, force=True)} == {"graded"}
+
+
+@pytest.mark.slow
+def test_export_matches_the_gradebook(serial, tmp_path):
+    """Do scores.csv and tests.csv hold one row per student (and cell), summing consistently?"""
+    scores_csv, tests_csv = export(root=serial, out=tmp_path)
+    scores = scores_csv.read_text().splitlines()
+    assert scores[0] == "student_id,assignment,score,max_score"
+    assert scores[1:] == [
+        "ada,01_likelihood,8.0,10.0", "ben,01_likelihood,4.0,10.0",
+        "cai,01_likelihood,4.0,10.0", "dee,01_likelihood,8.0,10.0",
+        "eve,01_likelihood,4.0,10.0",
+    ]  # fmt: skip
+    tests = tests_csv.read_text().splitlines()
+    assert tests[0] == "student_id,assignment,notebook,grade_id,score,max_score"
+    assert len(tests) - 1 == 5 * 7
+    per_student = {}
+    for line in tests[1:]:
+        student, _, _, _, score, _ = line.split(",")
+        per_student[student] = per_student.get(student, 0.0) + float(score)
+    assert per_student == {"ada": 8.0, "ben": 4.0, "cai": 4.0, "dee": 8.0, "eve": 4.0}
+
+
+@pytest.mark.slow
+def test_feedback_shows_messages_but_no_hidden_test_code(serial, tmp_path):
+    """Does feedback show each failing test's learner-worded message, and no hidden test code?"""
+    pages = feedback(root=serial, out=tmp_path)
+    assert len(pages) == 5
+    page = (tmp_path / "ben" / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text()
+    assert "failed" in page and "expected:" in page and "hint:" in page
+    assert "Did you swap theta" in page or "multiply" in page
+    source = (ROOT / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_text()
+    hidden = [
+        line.strip()
+        for line in source.split("BEGIN HIDDEN TESTS")[1].split("END HIDDEN TESTS")[0].split("\\n")
+        if len(line.strip()) > 15
+    ]
+    assert hidden and not [line for line in hidden if line in page]
+    assert "BEGIN HIDDEN" not in page and "Traceback" not in page
+    assert "passed" in (tmp_path / "ada" / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text()
