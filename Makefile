@@ -40,7 +40,7 @@ release: install
 	$(BIN)/autograder release
 
 bench: install
-	$(BIN)/python -m tests.bench
+	$(BIN)/python -m tests.benchmarks.grading
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache artifacts

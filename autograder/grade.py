@@ -26,6 +26,7 @@ from __future__ import annotations
 import concurrent.futures
 import copy
 import hashlib
+import importlib.util
 import json
 import logging
 import os
@@ -50,7 +51,12 @@ log = logging.getLogger("autograder")
 LEDGER = ".autograder.json"
 #: The line the grader puts in front of every test cell while it runs (removed after).
 GUARD_LINE = "__import__('course.integrity').integrity.verify()\n"
-ARM_SOURCE = "__import__('course.integrity').integrity.arm()"
+# The first cell the grader runs: arm the tripwire, and skip drawing figures as PNG (no
+# test reads them, and rendering is a large share of a notebook's time).
+ARM_SOURCE = (
+    "__import__('course.integrity').integrity.arm()\n"
+    "get_ipython().display_formatter.formatters['image/png'].enabled = False"
+)
 #: Output kept per cell before the rest is dropped (a flood must not fill the grader's memory).
 MAX_OUTPUT_BYTES = 1_000_000
 NOTEBOOK_TIMEOUT_FACTOR = 10
@@ -170,7 +176,7 @@ class _Executor:
         config,
         *,
         cell_timeout: int,
-        course_root: Path,
+        package_dir: Path,
         scratch: Path,
         hide: tuple[Path, ...],
         isolate: bool,
@@ -180,13 +186,15 @@ class _Executor:
         self.config = config
         self.cell_timeout = cell_timeout
         self.notebook_timeout = cell_timeout * NOTEBOOK_TIMEOUT_FACTOR
-        self.course_root = course_root
+        self.package_dir = package_dir
         self.scratch = scratch
         self.hide = hide
         self.isolate = isolate
         self.limits = limits
+        # More ids than workers, reused least recently first, so a kernel's leftovers
+        # (children still dying after a fork bomb) never count against the next kernel.
         self.uids = queue.Queue()
-        for slot in range(workers):
+        for slot in range(4 * workers):
             self.uids.put(sandboxing.FIRST_UID + slot)
 
     def execute(self, notebook: NotebookNode, job: _Job, name: str, assignment_files: Path) -> str:
@@ -195,6 +203,7 @@ class _Executor:
         try:
             return self._execute(notebook, job, name, assignment_files, uid)
         finally:
+            sandboxing.wait_for_user_processes(uid, seconds=10)
             self.uids.put(uid)
 
     def _execute(self, notebook, job, name, assignment_files, uid) -> str:
@@ -214,7 +223,7 @@ class _Executor:
             workdir=workdir,
             rundir=rundir,
             hide=self.hide,
-            expose=(Path(sys.prefix), self.course_root / "course"),
+            expose=(Path(sys.prefix), self.package_dir),
             limits=self.limits,
             isolate=self.isolate,
             uid=uid,
@@ -252,6 +261,15 @@ class _Executor:
             shutil.rmtree(workdir, ignore_errors=True)
             shutil.rmtree(rundir, ignore_errors=True)
         return problem
+
+
+def _package_course_root() -> Path | None:
+    """The folder holding the importable ``course`` package, when it is a course root."""
+    spec = importlib.util.find_spec("course")
+    if spec is None or not spec.origin:
+        return None
+    folder = Path(spec.origin).resolve().parent.parent
+    return folder if (folder / "source").is_dir() else None
 
 
 def _last_line(path: Path) -> str:
@@ -404,11 +422,16 @@ class Grader:
         self.pipeline = _Pipeline(self.config)
         self.scratch = Path(tempfile.mkdtemp(prefix="autograder-grade-"))
         os.chmod(self.scratch, 0o755)
-        hide = tuple(p for p in {root, submissions.resolve(), self.scratch} if p.exists())
+        # Hidden from kernels: the course (hidden tests, gradebook), the submissions, other
+        # kernels' scratch folders, and the course the `course` package was installed from
+        # (it has hidden tests too when grading a copy of the course).
+        package = _package_course_root()
+        hidden = {root, submissions.resolve(), self.scratch} | ({package} if package else set())
+        hide = tuple(sorted(p for p in hidden if p.exists()))
         self.executor = _Executor(
             self.config,
             cell_timeout=cell_timeout,
-            course_root=root,
+            package_dir=(package or root) / "course",
             scratch=self.scratch,
             hide=hide,
             isolate=isolate,

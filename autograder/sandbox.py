@@ -21,9 +21,12 @@ only, and :func:`describe` says so, so the grader can print it in its summary.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -155,6 +158,38 @@ def wrap_command(command: list[str], sandbox: Sandbox) -> list[str]:
             "--inh-caps=-all", "--bounding-set=-all",
         ]  # fmt: skip
     return _prlimit(sandbox.limits) + wrapped + command
+
+
+def user_processes(uid: int) -> list[int]:
+    """The processes whose real user id is ``uid`` (empty where /proc is missing)."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*/status"):
+        try:
+            for line in entry.read_text().splitlines():
+                if line.startswith("Uid:"):
+                    if int(line.split()[1]) == uid:
+                        found.append(int(entry.parent.name))
+                    break
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def wait_for_user_processes(uid: int, *, seconds: float) -> None:
+    """Kill what is left of a sandbox's processes and wait until they are gone."""
+    if not sandbox_uses_uids():
+        return
+    deadline = time.monotonic() + seconds
+    while (pids := user_processes(uid)) and time.monotonic() < deadline:
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.05)
+
+
+def sandbox_uses_uids() -> bool:
+    """True when kernels run under their own user ids (root with bubblewrap and setpriv)."""
+    return os.geteuid() == 0 and bool(bubblewrap()) and bool(shutil.which("setpriv"))
 
 
 def prepare(sandbox: Sandbox) -> None:

@@ -46,4 +46,5 @@ def test_export_without_a_gradebook_says_so(tmp_path, course_copy):
 def test_a_folder_that_is_no_course_is_named(tmp_path):
     """Does pointing --root at a folder without a course say so in one line?"""
     result = run("--root", str(tmp_path), "release")
-    assert result.returncode == 2 and "nbgrader_config.py" in result.stderr
+    assert result.returncode == 2 and "the course root" in result.stderr
+    assert result.stderr.count("\n") == 1

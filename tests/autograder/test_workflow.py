@@ -55,7 +55,7 @@ def test_parallel_grading_equals_serial(serial, tmp_path):
     grade(root=root, workers=2)
     assert cell_rows(root) == cell_rows(serial)
     assert {r["student_id"]: r["score"] for r in score_rows(serial)} == {
-        "ada": 8.0, "ben": 4.0, "cai": 4.0, "dee": 8.0, "eve": 4.0,
+        "ada": 8.0, "ben": 4.0, "cai": 5.0, "dee": 8.0, "eve": 5.0,
     }  # fmt: skip
 
 
@@ -105,8 +105,8 @@ def test_export_matches_the_gradebook(serial, tmp_path):
     assert scores[0] == "student_id,assignment,score,max_score"
     assert scores[1:] == [
         "ada,01_likelihood,8.0,10.0", "ben,01_likelihood,4.0,10.0",
-        "cai,01_likelihood,4.0,10.0", "dee,01_likelihood,8.0,10.0",
-        "eve,01_likelihood,4.0,10.0",
+        "cai,01_likelihood,5.0,10.0", "dee,01_likelihood,8.0,10.0",
+        "eve,01_likelihood,5.0,10.0",
     ]  # fmt: skip
     tests = tests_csv.read_text().splitlines()
     assert tests[0] == "student_id,assignment,notebook,grade_id,score,max_score"
@@ -115,7 +115,7 @@ def test_export_matches_the_gradebook(serial, tmp_path):
     for line in tests[1:]:
         student, _, _, _, score, _ = line.split(",")
         per_student[student] = per_student.get(student, 0.0) + float(score)
-    assert per_student == {"ada": 8.0, "ben": 4.0, "cai": 4.0, "dee": 8.0, "eve": 4.0}
+    assert per_student == {"ada": 8.0, "ben": 4.0, "cai": 5.0, "dee": 8.0, "eve": 5.0}
 
 
 @pytest.mark.slow

@@ -1,0 +1,736 @@
+"""``autograder report``: which idea did the class miss, and how?
+
+Item statistics for every test cell, as exam platforms compute them (Moodle's quiz
+statistics report), plus what no exam platform knows: the learner-worded message each
+failing test raised, grouped so that the same mistake counts once per student.
+
+``items.csv``    one row per test cell: ``assignment, notebook, grade_id, function,
+                 submissions, mean_score, max_score, facility, discrimination, failed,
+                 message_1, count_1, message_2, count_2, message_3, count_3``
+``report.html``  one self-contained page (figures embedded as SVG data URIs, no network):
+                 per assignment a score histogram, the facility of each test cell from
+                 hardest to easiest, the most common failure messages, and the
+                 submissions that could not be graded, with the reason
+
+Definitions (over the students who submitted the assignment, as the gradebook has them):
+
+* **facility** = mean score / max score of the cell: 0 nobody passed, 1 everybody did;
+* **discrimination** = Pearson correlation between the cell's score and the rest of the
+  student's score on the assignment's test cells (the corrected item-total
+  correlation). It is left empty with fewer than three students, or when either side
+  does not vary: a correlation is meaningless there, not zero.
+
+Scores come from nbgrader's gradebook (so they match ``autograder export``); failure
+messages from the autograded notebooks. A submission that could not be graded keeps the
+zeros the grader recorded, and its lost cells are counted under ``not graded: <reason>``,
+so a broken notebook never passes for a misunderstanding.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+import math
+import os
+import re
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autograder.course import CourseError, check_assignments, find_root, load_config
+from autograder.export import cell_rows
+from autograder.grade import LEDGER
+
+ITEM_FIELDS = (
+    "assignment",
+    "notebook",
+    "grade_id",
+    "function",
+    "submissions",
+    "mean_score",
+    "max_score",
+    "facility",
+    "discrimination",
+    "failed",
+    "message_1",
+    "count_1",
+    "message_2",
+    "count_2",
+    "message_3",
+    "count_3",
+)
+TOP_MESSAGES = 3
+HARDEST = 5
+#: Below this many students a correlation says nothing (with two it is always +-1).
+MIN_STUDENTS_FOR_DISCRIMINATION = 3
+#: Normalised messages are cut here: a flood on stderr must not become a table cell.
+MESSAGE_LIMIT = 300
+#: The exceptions the course's checks raise: their message is the whole story.
+CHECK_ERRORS = ("CheckFailure", "AssertionError")
+
+# A number standing on its own: not the 64 of float64 or the 03 of 03_minus_sign. A
+# trailing dot belongs to it only in numpy's lists ("[1., 0.]", "[1. 0.]"), so the full
+# stop after "is 1." survives.
+_NUMBER = (
+    r"(?<![\w.])[-+]?"
+    r"(?:0x[0-9a-f]+"
+    r"|(?:\d+\.\d+|\d+\.(?=[,\]]|\s[-+\d.])|\d+|\.\d+)(?:e[-+]?\d+)?"
+    r"|inf(?:inity)?|nan)"
+    r"(?!\w)"
+)
+# A list of numbers, nested at most twice: [1, 0, 1], numpy's [1. 0. 1.], [0, 1, ...].
+# Messages have single spaces by then, so each separator matches one way only (an
+# ambiguous one would backtrack exponentially on a long list that does not close).
+_SEPARATOR = r"(?:\s?,\s?|\s)"
+_ELEMENT = rf"(?:{_NUMBER}|\.\.\.)"
+_LIST = rf"\[\s?{_ELEMENT}(?:{_SEPARATOR}{_ELEMENT})*,?\s?\]"
+_ELEMENT_OR_LIST = rf"(?:{_NUMBER}|\.\.\.|{_LIST})"
+_NESTED_LIST = rf"\[\s?{_ELEMENT_OR_LIST}(?:{_SEPARATOR}{_ELEMENT_OR_LIST})*,?\s?\]"
+_NUMBERS = re.compile(rf"{_NESTED_LIST}|{_NUMBER}", re.IGNORECASE)
+
+
+@dataclass
+class Failure:
+    """One way a test cell failed, and how many students failed it that way."""
+
+    #: The message with every number (and list of numbers) as ``#``: what groups it.
+    message: str
+    count: int
+    #: The same message with the numbers that every student in the group saw kept, so
+    #: it reads as the learners read it; ``#`` only where their numbers differed.
+    readable: str
+
+
+@dataclass
+class Item:
+    """The statistics of one test cell."""
+
+    assignment: str
+    notebook: str
+    grade_id: str
+    function: str
+    max_score: float
+    submissions: int = 0
+    mean_score: float | None = None
+    facility: float | None = None
+    discrimination: float | None = None
+    failed: int = 0
+    #: The most frequent failure messages, most frequent first (ties by message).
+    messages: list[Failure] = field(default_factory=list)
+
+
+@dataclass
+class AssignmentReport:
+    """One assignment: who submitted, their scores on the test cells, and the items."""
+
+    name: str
+    max_score: float
+    items: list[Item]
+    scores: dict[str, float] = field(default_factory=dict)  # student -> total on the tests
+    ungraded: list[tuple[str, str]] = field(default_factory=list)  # (student, reason)
+
+    @property
+    def submissions(self) -> int:
+        return len(self.scores)
+
+
+@dataclass
+class Report:
+    """What :func:`report` analysed and where it wrote it."""
+
+    assignments: list[AssignmentReport]
+    items_csv: Path
+    html: Path
+
+    @property
+    def items(self) -> list[Item]:
+        return [item for assignment in self.assignments for item in assignment.items]
+
+    def hardest(self, count: int = HARDEST) -> list[Item]:
+        """The ``count`` test cells with the lowest facility below 1, hardest first."""
+        failed = [item for item in self.items if item.facility is not None and item.failed]
+        return sorted(failed, key=lambda item: item.facility)[:count]
+
+
+# -- statistics ------------------------------------------------------------------------
+def _split(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A message (whitespace collapsed) as its text between numbers and its numbers."""
+    text = " ".join(text[: 4 * MESSAGE_LIMIT].split())
+    pieces, numbers, last = [], [], 0
+    for match in _NUMBERS.finditer(text):
+        pieces.append(text[last : match.start()])
+        numbers.append(match.group())
+        last = match.end()
+    pieces.append(text[last:])
+    return tuple(pieces), tuple(numbers)
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
+
+
+def normalise_message(text: str) -> str:
+    """A failure message with its numbers replaced by ``#``, on one line.
+
+    The same mistake raises the same hint with different numbers (another ``theta``,
+    another sample), so numbers, ``inf``/``nan`` and lists of numbers become ``#``
+    and runs of whitespace one space: ``"got:      -2.44877"`` and ``"got: -9.8"``
+    group together as ``"got: #"``.
+    """
+    return _shorten("#".join(_split(text)[0]))
+
+
+def group_failures(texts, top: int = TOP_MESSAGES) -> list[Failure]:
+    """The ``top`` most frequent of ``texts`` once normalised, most frequent first."""
+    groups: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
+    for text in texts:
+        pieces, numbers = _split(text)
+        groups.setdefault(pieces, []).append(numbers)
+    failures = []
+    for pieces, members in groups.items():
+        kept = [
+            values[0] if len(set(values)) == 1 else "#" for values in zip(*members, strict=True)
+        ]
+        readable = pieces[0] + "".join(n + p for n, p in zip(kept, pieces[1:], strict=True))
+        failures.append(Failure(_shorten("#".join(pieces)), len(members), _shorten(readable)))
+    return sorted(failures, key=lambda f: (-f.count, f.message))[:top]
+
+
+def discrimination(item_scores, rest_scores) -> float | None:
+    """Pearson correlation of an item's scores with the rest of each student's score.
+
+    Returns ``None`` (not 0, not nan) when it is meaningless: fewer than
+    ``MIN_STUDENTS_FOR_DISCRIMINATION`` students, or a side that does not vary.
+    """
+    item, rest = [float(v) for v in item_scores], [float(v) for v in rest_scores]
+    if len(item) != len(rest):
+        raise ValueError(f"{len(item)} item scores but {len(rest)} rest scores")
+    if len(item) < MIN_STUDENTS_FOR_DISCRIMINATION or len(set(item)) < 2 or len(set(rest)) < 2:
+        return None
+    mean_item, mean_rest = sum(item) / len(item), sum(rest) / len(rest)
+    dx = [v - mean_item for v in item]
+    dy = [v - mean_rest for v in rest]
+    spread = math.sqrt(sum(v * v for v in dx) * sum(v * v for v in dy))
+    if spread == 0.0:  # unreachable for distinct values; kept so no NaN can ever escape
+        return None
+    return max(-1.0, min(1.0, sum(a * b for a, b in zip(dx, dy, strict=True)) / spread))
+
+
+def function_of(grade_id: str, functions) -> str:
+    """The graded function a test cell checks: the longest ``f`` with ``grade_id`` equal to
+    ``test_f`` or starting with ``test_f_`` (``test_mean_nll_x`` is ``mean_nll``, not
+    ``mean``); ``""`` when none matches."""
+    owners = [f for f in functions if grade_id == f"test_{f}" or grade_id.startswith(f"test_{f}_")]
+    return max(owners, key=len) if owners else ""
+
+
+# -- reading the course ----------------------------------------------------------------
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _layout(root: Path, assignment: str) -> dict[str, tuple[list[tuple[str, float]], list[str]]]:
+    """``{notebook: ([(test grade_id, points)] in notebook order, [graded functions])}``
+    from the instructor's notebooks: answer cells are ``solution`` and not ``grade``,
+    test cells are code cells that are ``grade`` and not ``solution``."""
+    layout = {}
+    for path in sorted((root / "source" / assignment).glob("*.ipynb")):
+        tests, functions = [], []
+        for cell in _read_json(path).get("cells", []):
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            grade_id = meta.get("grade_id")
+            if not grade_id:
+                continue
+            if meta.get("solution") and not meta.get("grade"):
+                functions.append(grade_id)
+            elif meta.get("grade") and not meta.get("solution") and cell["cell_type"] == "code":
+                tests.append((grade_id, float(meta.get("points", 0) or 0)))
+        layout[path.stem] = (tests, functions)
+    return layout
+
+
+def _cell_message(cell: dict) -> str:
+    """What a failed test cell said: its error (or what reached stderr), else ``""``."""
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "error":
+            name, value = output.get("ename", ""), str(output.get("evalue", "")).strip()
+            if not value:
+                return name or "error"
+            # The course's checks word the whole message for learners; other errors
+            # (NameError, NotRun, ...) need their name to make sense.
+            return value if name in CHECK_ERRORS else f"{name}: {value}"
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "stream" and output.get("name") == "stderr":
+            return "wrote to stderr: " + "".join(output.get("text", "")).strip()
+    return ""
+
+
+class _Messages:
+    """Failure messages from the autograded notebooks, each notebook read at most once."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.cache: dict[tuple[str, str, str], dict[str, str] | None] = {}
+
+    def __call__(self, student: str, assignment: str, notebook: str, grade_id: str) -> str:
+        key = (student, assignment, notebook)
+        if key not in self.cache:
+            path = self.root / "autograded" / student / assignment / f"{notebook}.ipynb"
+            cells = _read_json(path).get("cells") if path.is_file() else None
+            self.cache[key] = (
+                None
+                if cells is None
+                else {
+                    c.get("metadata", {}).get("nbgrader", {}).get("grade_id"): _cell_message(c)
+                    for c in cells
+                }
+            )
+        messages = self.cache[key]
+        if messages is None or grade_id not in messages:
+            folder = self.root / "autograded" / student / assignment
+            ledger = _read_json(folder / LEDGER)
+            reason = ledger.get("notebooks", {}).get(notebook) or ledger.get("reason", "")
+            return f"not graded: {reason}" if reason else "not graded"
+        return messages[grade_id] or "lost points without an error message"
+
+
+def _analyse(root: Path, name: str, rows: list[dict], messages: _Messages) -> AssignmentReport:
+    layout = _layout(root, name)
+    rows = [r for r in rows if r["assignment"] == name]
+
+    def is_test(row) -> bool:
+        if row["notebook"] in layout:
+            return row["grade_id"] in {g for g, _ in layout[row["notebook"]][0]}
+        return row["grade_id"].startswith("test_")  # a notebook no longer in source/
+
+    tests = [r for r in rows if is_test(r)]
+    # Items in notebook order; cells the gradebook has but source/ no longer does go last.
+    order = [(nb, g, points) for nb, (cells, _) in layout.items() for g, points in cells]
+    known = {(nb, g) for nb, g, _ in order}
+    extra = sorted({(r["notebook"], r["grade_id"], r["max_score"]) for r in tests})
+    order += [cell for cell in extra if cell[:2] not in known]
+
+    scores: dict[tuple[str, str], dict[str, float]] = {}
+    maxima: dict[tuple[str, str], float] = {}  # the gradebook's points win over source/'s
+    totals: dict[str, float] = {r["student_id"]: 0.0 for r in rows}
+    for r in tests:
+        scores.setdefault((r["notebook"], r["grade_id"]), {})[r["student_id"]] = r["score"]
+        maxima[r["notebook"], r["grade_id"]] = r["max_score"]
+        totals[r["student_id"]] += r["score"]
+
+    items = []
+    for notebook, grade_id, points in order:
+        cell_scores = scores.get((notebook, grade_id), {})
+        max_score = maxima.get((notebook, grade_id), points)
+        functions = layout.get(notebook, ([], []))[1]
+        item = Item(name, notebook, grade_id, function_of(grade_id, functions), max_score)
+        if cell_scores:
+            students = sorted(cell_scores)
+            item.submissions = len(students)
+            item.mean_score = sum(cell_scores.values()) / len(students)
+            item.facility = item.mean_score / max_score if max_score > 0 else None
+            item.discrimination = discrimination(
+                [cell_scores[s] for s in students],
+                [totals[s] - cell_scores[s] for s in students],
+            )
+            lost = [s for s in students if cell_scores[s] < max_score]
+            item.failed = len(lost)
+            item.messages = group_failures(messages(s, name, notebook, grade_id) for s in lost)
+        items.append(item)
+
+    ungraded = []
+    for student in sorted(totals):
+        ledger = _read_json(root / "autograded" / student / name / LEDGER)
+        if ledger.get("status") == "failed":
+            ungraded.append((student, ledger.get("reason", "") or "no reason recorded"))
+    return AssignmentReport(
+        name=name,
+        max_score=sum(item.max_score for item in items),
+        items=items,
+        scores=dict(sorted(totals.items())),
+        ungraded=ungraded,
+    )
+
+
+# -- writing ---------------------------------------------------------------------------
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{round(value, 4):g}"
+
+
+def _csv_text(assignments: list[AssignmentReport]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=ITEM_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for assignment in assignments:
+        for item in assignment.items:
+            row = {
+                "assignment": item.assignment,
+                "notebook": item.notebook,
+                "grade_id": item.grade_id,
+                "function": item.function,
+                "submissions": item.submissions,
+                "mean_score": _number(item.mean_score),
+                "max_score": _number(item.max_score),
+                "facility": _number(item.facility),
+                "discrimination": _number(item.discrimination),
+                "failed": item.failed,
+            }
+            for rank in range(TOP_MESSAGES):
+                failure = item.messages[rank] if rank < len(item.messages) else None
+                row[f"message_{rank + 1}"] = failure.message if failure else ""
+                row[f"count_{rank + 1}"] = failure.count if failure else ""
+            writer.writerow(row)
+    return buffer.getvalue()
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
+
+
+# -- figures ---------------------------------------------------------------------------
+HATCHES = ("", "//", "..", "xx", "\\\\", "oo", "--", "++")
+
+
+def _svg(figure) -> str:
+    """The figure as a data URI: an SVG whose text is drawn as paths, so it looks the
+    same on every machine, prints sharp, and needs no font or network."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _histogram(assignment: AssignmentReport) -> str:
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    from course.plots import COLORS
+
+    scores = list(assignment.scores.values())
+    top = assignment.max_score
+    if top <= 40 and all(float(s).is_integer() for s in scores):
+        bins = [b - 0.5 for b in range(int(top) + 2)]  # one bar per whole score
+    else:
+        bins = [top * k / 20 for k in range(21)]
+    figure = Figure(figsize=(4.6, 3.2), layout="constrained")
+    ax = figure.subplots()
+    ax.hist(
+        scores, bins=bins, color=COLORS["blue"], edgecolor=COLORS["black"], linewidth=0.8,
+        label="students",
+    )  # fmt: skip
+    mean = sum(scores) / len(scores)
+    ax.axvline(mean, color=COLORS["vermillion"], linestyle="--", label=f"mean {mean:.3g}")
+    ax.set_xlim(-0.5, top + 0.5)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel(f"score on the autograded tests (out of {top:g})")
+    ax.set_ylabel("students")
+    ax.set_title(f"{assignment.name}: scores of {len(scores)} submission(s)")
+    ax.legend(loc="upper left")
+    return _svg(figure)
+
+
+def _facility_chart(assignment: AssignmentReport) -> str:
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    from course.plots import COLORS
+
+    items = _hardest_first(assignment.items)
+    palette = [COLORS[c] for c in ("blue", "orange", "green", "vermillion", "sky", "purple")]
+    functions = list(dict.fromkeys(item.function for item in assignment.items))
+    style = {
+        f: (palette[k % len(palette)], HATCHES[k % len(HATCHES)]) for k, f in enumerate(functions)
+    }
+    figure = Figure(figsize=(6.4, 1.6 + 0.3 * len(items)), layout="constrained")
+    ax = figure.subplots()
+    positions = range(len(items))[::-1]  # hardest at the top
+    for y, item in zip(positions, items, strict=True):
+        color, hatch = style[item.function]
+        ax.barh(y, item.facility, color=color, hatch=hatch, edgecolor=COLORS["black"], lw=0.8)
+        ax.annotate(
+            f"{item.facility:.2f}", (item.facility, y), xytext=(4, 0),
+            textcoords="offset points", va="center", fontsize=9,
+        )  # fmt: skip
+    ax.set_yticks(list(positions), [item.grade_id for item in items], fontsize=9)
+    ax.set_xlim(0, 1.12)
+    ax.set_xticks([0, 0.25, 0.5, 0.75, 1])
+    ax.set_xlabel("facility (mean score / max): 0 = nobody passed, 1 = everybody")
+    ax.set_title(f"{assignment.name}: test cells, hardest first")
+    ax.grid(axis="y", visible=False)
+    figure.legend(
+        handles=[
+            Patch(facecolor=style[f][0], hatch=style[f][1], edgecolor=COLORS["black"], label=f)
+            for f in functions
+        ],
+        loc="outside lower center", ncols=min(3, len(functions)), fontsize=9,
+    )  # fmt: skip
+    return _svg(figure)
+
+
+def _figures(assignment: AssignmentReport) -> list[tuple[str, str]]:
+    """``[(data URI, alt text)]`` for an assignment with submissions."""
+    import matplotlib as mpl
+
+    from course.plots import use_style
+
+    with mpl.rc_context():  # the course style, without leaking it into the caller's plots
+        use_style()
+        mpl.rcParams.update({"svg.hashsalt": "autograder-report", "hatch.linewidth": 0.6})
+        return [
+            (
+                _histogram(assignment),
+                f"Histogram of the scores of {assignment.submissions} submission(s) of "
+                f"{assignment.name} on its autograded tests.",
+            ),
+            (
+                _facility_chart(assignment),
+                f"Facility of each test cell of {assignment.name}, hardest first "
+                "(the same numbers are in the table below).",
+            ),
+        ]
+
+
+# -- the page --------------------------------------------------------------------------
+STYLE = """
+body { font: 15px/1.5 system-ui, sans-serif; max-width: 72rem; margin: 2rem auto;
+       padding: 0 1rem; color: #1a1a1a; }
+h1 { font-size: 1.5rem; } h2 { font-size: 1.25rem; margin-top: 2.5rem;
+     border-bottom: 2px solid #1a1a1a; } h3 { font-size: 1.05rem; }
+.figures { display: flex; flex-wrap: wrap; gap: 1rem; align-items: flex-start; }
+.figures img { max-width: 100%; height: auto; }
+table { border-collapse: collapse; width: 100%; font-size: 14px; }
+th, td { text-align: left; padding: .35rem .6rem; border-bottom: 1px solid #bbb;
+         vertical-align: top; }
+th { border-bottom: 2px solid #1a1a1a; }
+td.number { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
+.message { white-space: pre-wrap; font-family: ui-monospace, monospace; font-size: 13px; }
+.count { font-weight: bold; }
+.note { color: #444; } .empty { font-style: italic; }
+dl.glossary dt { font-weight: bold; } dl.glossary dd { margin: 0 0 .5rem 1.5rem; }
+@media print {
+  body { max-width: none; margin: 0; font-size: 11pt; }
+  .figures, tr, figure { break-inside: avoid; }
+  h2 { break-after: avoid; }
+}
+"""
+
+
+def _hardest_first(items: list[Item]) -> list[Item]:
+    graded = [item for item in items if item.facility is not None]
+    return sorted(graded, key=lambda item: item.facility)  # stable: ties keep notebook order
+
+
+def _message_html(message: str) -> str:
+    # One line in the CSV; here the check's "expected / got / hint" get a line each.
+    return html.escape(re.sub(r" (expected|got|hint): ", r"\n\1: ", message))
+
+
+def _assignment_html(assignment: AssignmentReport) -> str:
+    name = html.escape(assignment.name)
+    parts = [f"<section id='{name}'><h2>{name}</h2>"]
+    if not assignment.submissions:
+        parts.append(
+            f"<p class='empty'>No submissions: nobody has submitted {name} yet, or its "
+            f"submissions have not been graded (run <code>autograder grade {name}</code>). "
+            f"Nothing to analyse for its {len(assignment.items)} test cell(s).</p></section>"
+        )
+        return "\n".join(parts)
+    scores = list(assignment.scores.values())
+    mean = sum(scores) / len(scores)
+    parts.append(
+        f"<p>{assignment.submissions} submission(s); mean score on the autograded tests "
+        f"{mean:.3g} of {assignment.max_score:g}.</p>"
+    )
+    if assignment.submissions < MIN_STUDENTS_FOR_DISCRIMINATION:
+        parts.append(
+            f"<p class='note'>With fewer than {MIN_STUDENTS_FOR_DISCRIMINATION} submissions "
+            "there is no discrimination index: a correlation needs more students.</p>"
+        )
+    parts.append("<div class='figures'>")
+    for uri, alt in _figures(assignment):
+        parts.append(f"<img src='{uri}' alt='{html.escape(alt, quote=True)}'>")
+    parts.append("</div>")
+
+    parts.append(
+        "<h3>Test cells, hardest first, with the most common failure messages</h3>"
+        "<table><thead><tr><th>test cell</th><th>function</th><th>facility</th>"
+        "<th>discrimination</th><th>failed</th><th>most common failure messages "
+        "(students)</th></tr></thead><tbody>"
+    )
+    for item in _hardest_first(assignment.items):
+        if item.messages:
+            messages = "".join(
+                f"<div><span class='count'>{failure.count}&times;</span> "
+                f"<span class='message'>{_message_html(failure.readable)}</span></div>"
+                for failure in item.messages
+            )
+        else:
+            messages = "<span class='note'>everybody passed</span>"
+        discrimination_text = "n/a" if item.discrimination is None else f"{item.discrimination:.2f}"
+        parts.append(
+            f"<tr><td><code>{html.escape(item.grade_id)}</code></td>"
+            f"<td><code>{html.escape(item.function)}</code></td>"
+            f"<td class='number'>{item.facility:.2f}</td>"
+            f"<td class='number'>{discrimination_text}</td>"
+            f"<td class='number'>{item.failed} of {item.submissions}</td>"
+            f"<td>{messages}</td></tr>"
+        )
+    parts.append("</tbody></table>")
+
+    parts.append("<h3>Submissions that could not be graded</h3>")
+    if assignment.ungraded:
+        parts.append(
+            "<p class='note'>They keep score 0 on the cells they lost, counted above as "
+            "<q>not graded</q>.</p><table><thead><tr><th>student</th><th>reason</th></tr>"
+            "</thead><tbody>"
+        )
+        for student, reason in assignment.ungraded:
+            parts.append(
+                f"<tr><td><code>{html.escape(student)}</code></td>"
+                f"<td>{html.escape(reason)}</td></tr>"
+            )
+        parts.append("</tbody></table>")
+    else:
+        parts.append("<p class='note'>None: every submission was graded.</p>")
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+GLOSSARY = f"""
+<dl class='glossary'>
+<dt>facility</dt><dd>mean score / max score of the test cell: 0 means nobody passed it,
+1 means everybody did.</dd>
+<dt>discrimination</dt><dd>correlation between the cell's score and the rest of the
+student's score on the assignment's tests. High (above about 0.3): the students who pass
+it are the ones who do well elsewhere. Near 0 or negative: the cell measures something
+else than the rest (look at the test). <q>n/a</q> with fewer than
+{MIN_STUDENTS_FOR_DISCRIMINATION} students or when nobody's score differs.</dd>
+<dt>failure messages</dt><dd>what the failing test said to the student, with numbers
+replaced by <code>#</code> so the same hint counts together; <q>not graded</q> marks cells
+lost by a submission that could not be run.</dd>
+</dl>
+"""
+
+
+def _hardest_html(result: Report) -> str:
+    hardest = result.hardest()
+    if not hardest:
+        return ""
+    rows = "".join(
+        f"<tr><td>{html.escape(item.assignment)}</td>"
+        f"<td><a href='#{html.escape(item.assignment)}'><code>{html.escape(item.grade_id)}"
+        f"</code></a></td><td class='number'>{item.facility:.2f}</td>"
+        f"<td class='number'>{item.failed} of {item.submissions}</td>"
+        f"<td><span class='count'>{item.messages[0].count}&times;</span> "
+        f"<span class='message'>{_message_html(item.messages[0].readable)}</span></td></tr>"
+        for item in hardest
+    )
+    return (
+        f"<h2>The {len(hardest)} hardest test cells</h2><table><thead><tr><th>assignment</th>"
+        "<th>test cell</th><th>facility</th><th>failed</th><th>most common failure message"
+        f"</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
+def _html_text(course: str, result: Report) -> str:
+    title = f"Item analysis: {course}"
+    contents = " · ".join(
+        f"<a href='#{html.escape(a.name)}'>{html.escape(a.name)}</a>" for a in result.assignments
+    )
+    body = [
+        f"<h1>{html.escape(title)}</h1>",
+        "<p>Which test cells did the class miss, and with which mistake? Scores come from "
+        "the gradebook, failure messages from the autograded notebooks; "
+        "<a href='#reading'>how to read this page</a>.</p>",
+        f"<nav>Assignments: {contents}</nav>",
+        _hardest_html(result),
+        *(_assignment_html(a) for a in result.assignments),
+        f"<h2 id='reading'>How to read this page</h2>{GLOSSARY}",
+    ]
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
+        f"<body>{''.join(body)}</body></html>\n"
+    )
+
+
+# -- the command -----------------------------------------------------------------------
+def report(
+    assignments: list[str] | None = None,
+    *,
+    root: Path | None = None,
+    out: Path | None = None,
+) -> Report:
+    """Write ``items.csv`` and ``report.html`` for the graded submissions.
+
+    Parameters
+    ----------
+    assignments : list of str, optional
+        Which assignments to analyse (default: all of the course's). An assignment that
+        nobody submitted gets a "no submissions" section, not an error.
+    root : path, optional
+        The course root (default: found from the working directory).
+    out : path, optional
+        The folder to write into (default ``<root>/grades``).
+
+    Returns
+    -------
+    Report
+        The statistics, and the paths written; :func:`summary` prints it.
+    """
+    root = find_root(root) if root is None else Path(root).resolve()
+    names = check_assignments(root, assignments)
+    out = Path(out) if out is not None else root / "grades"
+    rows = cell_rows(root)  # fails with "run autograder grade first" without a gradebook
+    messages = _Messages(root)
+    analysed = [_analyse(root, name, rows, messages) for name in names]
+    course = load_config(root).CourseDirectory.get("course_id", "") or root.name
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CourseError(f"cannot create {out}: {error.strerror}") from None
+    result = Report(analysed, out / "items.csv", out / "report.html")
+    _write_atomically(result.items_csv, _csv_text(analysed))
+    _write_atomically(result.html, _html_text(course, result))
+    return result
+
+
+def summary(result: Report, *, count: int = HARDEST, width: int = 100) -> str:
+    """The text printed after a report: the ``count`` hardest test cells and their most
+    common failure message, then what could not be analysed."""
+    submitted = [a for a in result.assignments if a.submissions]
+    lines = [
+        f"{len(submitted)} of {len(result.assignments)} assignment(s) have submissions; "
+        f"{sum(a.submissions for a in submitted)} submission(s) analysed."
+    ]
+    hardest = result.hardest(count)
+    if hardest:
+        lines.append(f"The {len(hardest)} hardest test cell(s) (facility = mean score / max):")
+        for rank, item in enumerate(hardest, 1):
+            lines.append(
+                f"{rank:>3}. {item.assignment} {item.grade_id}: facility {item.facility:.2f}, "
+                f"failed by {item.failed} of {item.submissions}"
+            )
+            failure = item.messages[0]
+            lines += textwrap.wrap(
+                f"{failure.count}x {failure.readable}",
+                width=width,
+                initial_indent=" " * 7,
+                subsequent_indent=" " * 10,
+            )
+    elif submitted:
+        lines.append("Every submission passed every test cell.")
+    empty = [a.name for a in result.assignments if not a.submissions]
+    if empty:
+        lines.append(f"No submissions for: {', '.join(empty)}.")
+    ungraded = sum(len(a.ungraded) for a in result.assignments)
+    if ungraded:
+        lines.append(f"{ungraded} submission(s) could not be graded: reasons in {result.html}.")
+    return "\n".join(lines)
