@@ -194,12 +194,12 @@ class _Executor:
         # More ids than workers, reused least recently first, so a kernel's leftovers
         # (children still dying after a fork bomb) never count against the next kernel.
         self.uids = queue.Queue()
-        for slot in range(4 * workers):
-            self.uids.put(sandboxing.FIRST_UID + slot)
+        for uid in sandboxing.uid_block(min(4 * workers, sandboxing.UID_BLOCK)):
+            self.uids.put(uid)
 
     def execute(self, notebook: NotebookNode, job: _Job, name: str, assignment_files: Path) -> str:
         """Execute ``notebook`` in place; return a one-line problem, or "" if none."""
-        uid = self.uids.get()  # one user id per running kernel (see sandbox.FIRST_UID)
+        uid = self.uids.get()  # one user id per running kernel (see sandbox.UID_RANGE)
         try:
             return self._execute(notebook, job, name, assignment_files, uid)
         finally:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import sys
@@ -32,10 +33,22 @@ from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
 
-#: Kernels run as unprivileged user ids from here up, one per concurrently running kernel:
-#: the process-count limit is counted per user, so a fork bomb in one submission must not
-#: starve the kernel of another. No account needs to exist for these ids.
-FIRST_UID = 61000
+#: Kernels run as unprivileged user ids, one per concurrently running kernel: the
+#: process-count limit is counted per user, so a fork bomb in one submission must not
+#: starve the kernel of another. Each grading run draws its own block of ids at random
+#: from this range, so two runs on one machine never share (or reap) each other's ids.
+#: No account needs to exist for these ids.
+UID_RANGE = (200_000, 2_000_000_000)
+UID_BLOCK = 64
+
+
+def uid_block(size: int) -> list[int]:
+    """``size`` user ids for one grading run, from a randomly chosen block."""
+    if size > UID_BLOCK:
+        raise ValueError(f"at most {UID_BLOCK} kernels at once")
+    blocks = (UID_RANGE[1] - UID_RANGE[0]) // UID_BLOCK
+    first = UID_RANGE[0] + secrets.randbelow(blocks) * UID_BLOCK
+    return list(range(first, first + size))
 
 
 @dataclass(frozen=True)
@@ -58,7 +71,7 @@ class Sandbox:
     expose: tuple[Path, ...] = ()
     limits: Limits = field(default_factory=Limits)
     isolate: bool = True
-    uid: int = FIRST_UID
+    uid: int = UID_RANGE[0]
 
 
 def bubblewrap() -> str | None:
