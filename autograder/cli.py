@@ -13,7 +13,7 @@ from autograder.course import CourseError
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="autograder",
-        description="Instructor tooling for the course: release, grade, export, feedback.",
+        description="Instructor tooling for the course: release, grade, export, feedback, report.",
     )
     parser.add_argument(
         "--root",
@@ -57,6 +57,18 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--out", type=Path, default=None, metavar="DIR")
 
     commands.add_parser("feedback", help="write per-student HTML feedback")
+
+    report = commands.add_parser(
+        "report", help="item analysis: which test cells the class missed, and how"
+    )
+    report.add_argument("assignments", nargs="*", metavar="ASSIGNMENT")
+    report.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder for items.csv and report.html (default: grades/)",
+    )
     return parser
 
 
@@ -98,6 +110,13 @@ def main(argv: list[str] | None = None) -> int:
 
             pages = feedback(root=arguments.root)
             print(f"wrote {len(pages)} feedback page(s) under feedback/")
+        elif arguments.command == "report":
+            from autograder.report import report, summary
+
+            result = report(arguments.assignments or None, root=arguments.root, out=arguments.out)
+            print(f"wrote {result.items_csv}")
+            print(f"wrote {result.html}")
+            print(summary(result))
     except CourseError as error:
         print(f"autograder: error: {error}", file=sys.stderr)
         return 2

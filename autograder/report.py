@@ -68,6 +68,8 @@ HARDEST = 5
 MIN_STUDENTS_FOR_DISCRIMINATION = 3
 #: Normalised messages are cut here: a flood on stderr must not become a table cell.
 MESSAGE_LIMIT = 300
+#: How the cells lost by a submission that could not be run are counted.
+NOT_GRADED = "not graded"
 #: The exceptions the course's checks raise: their message is the whole story.
 CHECK_ERRORS = ("CheckFailure", "AssertionError")
 
@@ -184,7 +186,8 @@ def normalise_message(text: str) -> str:
 
 
 def group_failures(texts, top: int = TOP_MESSAGES) -> list[Failure]:
-    """The ``top`` most frequent of ``texts`` once normalised, most frequent first."""
+    """The ``top`` most frequent of ``texts`` once normalised, most frequent first; on a
+    tie a learner's mistake ranks above a submission that could not be graded."""
     groups: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
     for text in texts:
         pieces, numbers = _split(text)
@@ -196,7 +199,8 @@ def group_failures(texts, top: int = TOP_MESSAGES) -> list[Failure]:
         ]
         readable = pieces[0] + "".join(n + p for n, p in zip(kept, pieces[1:], strict=True))
         failures.append(Failure(_shorten("#".join(pieces)), len(members), _shorten(readable)))
-    return sorted(failures, key=lambda f: (-f.count, f.message))[:top]
+    failures.sort(key=lambda f: (-f.count, f.message.startswith(NOT_GRADED), f.message))
+    return failures[:top]
 
 
 def discrimination(item_scores, rest_scores) -> float | None:
@@ -296,7 +300,7 @@ class _Messages:
             folder = self.root / "autograded" / student / assignment
             ledger = _read_json(folder / LEDGER)
             reason = ledger.get("notebooks", {}).get(notebook) or ledger.get("reason", "")
-            return f"not graded: {reason}" if reason else "not graded"
+            return f"{NOT_GRADED}: {reason}" if reason else NOT_GRADED
         return messages[grade_id] or "lost points without an error message"
 
 
@@ -304,17 +308,19 @@ def _analyse(root: Path, name: str, rows: list[dict], messages: _Messages) -> As
     layout = _layout(root, name)
     rows = [r for r in rows if r["assignment"] == name]
 
+    test_ids = {notebook: {g for g, _ in cells} for notebook, (cells, _) in layout.items()}
+
     def is_test(row) -> bool:
-        if row["notebook"] in layout:
-            return row["grade_id"] in {g for g, _ in layout[row["notebook"]][0]}
-        return row["grade_id"].startswith("test_")  # a notebook no longer in source/
+        if row["notebook"] in test_ids:
+            return row["grade_id"] in test_ids[row["notebook"]]
+        return row["grade_id"].startswith("test_")  # the contract's naming, for lack of source
 
     tests = [r for r in rows if is_test(r)]
-    # Items in notebook order; cells the gradebook has but source/ no longer does go last.
+    # Items in notebook order; those of a notebook no longer in source/ go last.
     order = [(nb, g, points) for nb, (cells, _) in layout.items() for g, points in cells]
     known = {(nb, g) for nb, g, _ in order}
-    extra = sorted({(r["notebook"], r["grade_id"], r["max_score"]) for r in tests})
-    order += [cell for cell in extra if cell[:2] not in known]
+    extra = {(r["notebook"], r["grade_id"]): r["max_score"] for r in tests}
+    order += [(nb, g, points) for (nb, g), points in sorted(extra.items()) if (nb, g) not in known]
 
     scores: dict[tuple[str, str], dict[str, float]] = {}
     maxima: dict[tuple[str, str], float] = {}  # the gradebook's points win over source/'s
@@ -432,7 +438,7 @@ def _histogram(assignment: AssignmentReport) -> str:
     ax.set_xlabel(f"score on the autograded tests (out of {top:g})")
     ax.set_ylabel("students")
     ax.set_title(f"{assignment.name}: scores of {len(scores)} submission(s)")
-    ax.legend(loc="upper left")
+    figure.legend(loc="outside lower center", ncols=2, fontsize=9)
     return _svg(figure)
 
 
@@ -444,7 +450,7 @@ def _facility_chart(assignment: AssignmentReport) -> str:
 
     items = _hardest_first(assignment.items)
     palette = [COLORS[c] for c in ("blue", "orange", "green", "vermillion", "sky", "purple")]
-    functions = list(dict.fromkeys(item.function for item in assignment.items))
+    functions = list(dict.fromkeys(item.function for item in items))
     style = {
         f: (palette[k % len(palette)], HATCHES[k % len(HATCHES)]) for k, f in enumerate(functions)
     }
@@ -466,7 +472,10 @@ def _facility_chart(assignment: AssignmentReport) -> str:
     ax.grid(axis="y", visible=False)
     figure.legend(
         handles=[
-            Patch(facecolor=style[f][0], hatch=style[f][1], edgecolor=COLORS["black"], label=f)
+            Patch(
+                facecolor=style[f][0], hatch=style[f][1], edgecolor=COLORS["black"],
+                label=f or "(no graded function)",
+            )
             for f in functions
         ],
         loc="outside lower center", ncols=min(3, len(functions)), fontsize=9,
@@ -483,18 +492,22 @@ def _figures(assignment: AssignmentReport) -> list[tuple[str, str]]:
     with mpl.rc_context():  # the course style, without leaking it into the caller's plots
         use_style()
         mpl.rcParams.update({"svg.hashsalt": "autograder-report", "hatch.linewidth": 0.6})
-        return [
+        figures = [
             (
                 _histogram(assignment),
                 f"Histogram of the scores of {assignment.submissions} submission(s) of "
                 f"{assignment.name} on its autograded tests.",
-            ),
-            (
-                _facility_chart(assignment),
-                f"Facility of each test cell of {assignment.name}, hardest first "
-                "(the same numbers are in the table below).",
-            ),
+            )
         ]
+        if _hardest_first(assignment.items):  # none when every cell is worth 0 points
+            figures.append(
+                (
+                    _facility_chart(assignment),
+                    f"Facility of each test cell of {assignment.name}, hardest first "
+                    "(the same numbers are in the table below).",
+                )
+            )
+        return figures
 
 
 # -- the page --------------------------------------------------------------------------
@@ -510,6 +523,7 @@ th, td { text-align: left; padding: .35rem .6rem; border-bottom: 1px solid #bbb;
          vertical-align: top; }
 th { border-bottom: 2px solid #1a1a1a; }
 td.number { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
+td.messages { width: 62%; }
 .message { white-space: pre-wrap; font-family: ui-monospace, monospace; font-size: 13px; }
 .count { font-weight: bold; }
 .note { color: #444; } .empty { font-style: italic; }
@@ -530,6 +544,25 @@ def _hardest_first(items: list[Item]) -> list[Item]:
 def _message_html(message: str) -> str:
     # One line in the CSV; here the check's "expected / got / hint" get a line each.
     return html.escape(re.sub(r" (expected|got|hint): ", r"\n\1: ", message))
+
+
+def _failures_html(item: Item) -> str:
+    if not item.messages:
+        return "<span class='note'>everybody passed</span>"
+    lines = [
+        f"<div><span class='count'>{f.count}&times;</span> "
+        f"<span class='message'>{_message_html(f.readable)}</span></div>"
+        for f in item.messages
+        if not f.message.startswith(NOT_GRADED)
+    ]
+    # The reasons are listed once, under the assignment; here they would repeat per cell.
+    ungraded = sum(f.count for f in item.messages if f.message.startswith(NOT_GRADED))
+    if ungraded:
+        lines.append(
+            f"<div><span class='count'>{ungraded}&times;</span> <span class='note'>not "
+            "graded: the submission could not be run (reasons below)</span></div>"
+        )
+    return "".join(lines)
 
 
 def _assignment_html(assignment: AssignmentReport) -> str:
@@ -560,27 +593,19 @@ def _assignment_html(assignment: AssignmentReport) -> str:
 
     parts.append(
         "<h3>Test cells, hardest first, with the most common failure messages</h3>"
-        "<table><thead><tr><th>test cell</th><th>function</th><th>facility</th>"
+        "<table><thead><tr><th>test cell</th><th>facility</th>"
         "<th>discrimination</th><th>failed</th><th>most common failure messages "
         "(students)</th></tr></thead><tbody>"
     )
     for item in _hardest_first(assignment.items):
-        if item.messages:
-            messages = "".join(
-                f"<div><span class='count'>{failure.count}&times;</span> "
-                f"<span class='message'>{_message_html(failure.readable)}</span></div>"
-                for failure in item.messages
-            )
-        else:
-            messages = "<span class='note'>everybody passed</span>"
         discrimination_text = "n/a" if item.discrimination is None else f"{item.discrimination:.2f}"
         parts.append(
-            f"<tr><td><code>{html.escape(item.grade_id)}</code></td>"
-            f"<td><code>{html.escape(item.function)}</code></td>"
-            f"<td class='number'>{item.facility:.2f}</td>"
+            f"<tr><td><code>{html.escape(item.grade_id)}</code><br>"
+            f"<span class='note'>checks <code>{html.escape(item.function or '?')}</code>"
+            f"</span></td><td class='number'>{item.facility:.2f}</td>"
             f"<td class='number'>{discrimination_text}</td>"
             f"<td class='number'>{item.failed} of {item.submissions}</td>"
-            f"<td>{messages}</td></tr>"
+            f"<td class='messages'>{_failures_html(item)}</td></tr>"
         )
     parts.append("</tbody></table>")
 
@@ -612,9 +637,10 @@ student's score on the assignment's tests. High (above about 0.3): the students 
 it are the ones who do well elsewhere. Near 0 or negative: the cell measures something
 else than the rest (look at the test). <q>n/a</q> with fewer than
 {MIN_STUDENTS_FOR_DISCRIMINATION} students or when nobody's score differs.</dd>
-<dt>failure messages</dt><dd>what the failing test said to the student, with numbers
-replaced by <code>#</code> so the same hint counts together; <q>not graded</q> marks cells
-lost by a submission that could not be run.</dd>
+<dt>failure messages</dt><dd>what the failing test said to the student. Messages that
+differ only in their numbers count as one, with <code>#</code> where the numbers differed
+between students (<code>items.csv</code> has every number as <code>#</code>).
+<q>Not graded</q> counts the cells lost by a submission that could not be run.</dd>
 </dl>
 """
 
@@ -692,13 +718,14 @@ def report(
     messages = _Messages(root)
     analysed = [_analyse(root, name, rows, messages) for name in names]
     course = load_config(root).CourseDirectory.get("course_id", "") or root.name
+    result = Report(analysed, out / "items.csv", out / "report.html")
+    csv_text, html_text = _csv_text(analysed), _html_text(course, result)
     try:
         out.mkdir(parents=True, exist_ok=True)
+        _write_atomically(result.items_csv, csv_text)
+        _write_atomically(result.html, html_text)
     except OSError as error:
-        raise CourseError(f"cannot create {out}: {error.strerror}") from None
-    result = Report(analysed, out / "items.csv", out / "report.html")
-    _write_atomically(result.items_csv, _csv_text(analysed))
-    _write_atomically(result.html, _html_text(course, result))
+        raise CourseError(f"cannot write into {out}: {error.strerror}") from None
     return result
 
 
@@ -724,6 +751,7 @@ def summary(result: Report, *, count: int = HARDEST, width: int = 100) -> str:
                 width=width,
                 initial_indent=" " * 7,
                 subsequent_indent=" " * 10,
+                break_on_hyphens=False,  # "-log(theta)" must not become "-" and "log(theta)"
             )
     elif submitted:
         lines.append("Every submission passed every test cell.")
