@@ -13,7 +13,8 @@ from autograder.course import CourseError
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="autograder",
-        description="Instructor tooling for the course: release, grade, export, feedback, report.",
+        description="Instructor tooling for the course: release, grade, export, feedback, "
+        "report, publish.",
     )
     parser.add_argument(
         "--root",
@@ -69,6 +70,22 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="folder for items.csv and report.html (default: grades/)",
     )
+
+    publish = commands.add_parser(
+        "publish", help="write the student-only course, ready to push as a public repository"
+    )
+    publish.add_argument("dest", type=Path, metavar="DEST")
+    publish.add_argument(
+        "--repo",
+        default=None,
+        metavar="OWNER/NAME",
+        help="the student repository on GitHub, for the README's Binder badge",
+    )
+    publish.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the contents of DEST (a clone or an earlier publish); .git is kept",
+    )
     return parser
 
 
@@ -117,6 +134,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {result.items_csv}")
             print(f"wrote {result.html}")
             print(summary(result))
+        elif arguments.command == "publish":
+            from autograder.publish import DEFAULT_REPO, binder_url, publish
+
+            repo = arguments.repo or DEFAULT_REPO
+            written = publish(arguments.dest, root=arguments.root, repo=repo, force=arguments.force)
+            print(f"published {len(written)} file(s) to {arguments.dest.resolve()}")
+            print(f"Binder: {binder_url(repo)}")
+            if arguments.repo is None:
+                print("  (a placeholder: pass --repo OWNER/NAME, the repository you will push to)")
     except CourseError as error:
         print(f"autograder: error: {error}", file=sys.stderr)
         return 2

@@ -78,7 +78,8 @@ $(STAMP): pyproject.toml postBuild
 \t@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 \t$(BIN)/python -m pip install --quiet --upgrade pip
 \t$(BIN)/python -m pip install --quiet -e .
-\tPATH="$(CURDIR)/$(BIN):$$PATH" ./postBuild >/dev/null
+\tPATH="$(abspath $(BIN)):$$PATH" ./postBuild >$(VENV)/postBuild.log 2>&1 \\
+\t  || {{ cat $(VENV)/postBuild.log; exit 1; }}
 \t@touch $(STAMP)
 
 lab: install
@@ -104,7 +105,7 @@ ENVIRONMENT_HEADER = """\
 README = """\
 # Negative log-likelihood from first principles
 
-Six Jupyter notebooks that build, one idea at a time, the loss almost every probabilistic
+Jupyter notebooks that build, one idea at a time, the loss almost every probabilistic
 model is trained with,
 
 $$\\text{{mean NLL}}(\\theta) = -\\frac{{1}}{{n}}\\sum_{{i=1}}^{{n}}\\log p_\\theta(x_i),$$
@@ -153,9 +154,10 @@ line with your answer, run the cell, then run the test cells below it.
 - **A test cell with no output passed.** A failing one says what it called, what it
   expected, what your function returned, and a hint.
 - **Validate**, in the notebook toolbar, saves the notebook, runs it from the top in a
-  fresh kernel and reports every visible test at once: *Success! Your notebook passes all
-  the tests.*, or the cells that failed with their messages. Exercises you have not done
-  yet fail with `NotImplementedError`.
+  fresh kernel, then either says *Success! Your notebook passes all the tests.* or lists
+  every cell that failed with its error: the message (expected, got, hint) is at the end
+  of each error, an exercise not done yet shows `NotImplementedError`, and a written
+  answer not given yet shows *You did not provide a response.*
 - Some tests are hidden: they run only when an instructor grades the notebook. Aim for a
   function that is right in general, not only on the examples you can see.
 """
@@ -228,7 +230,7 @@ def _check_destination(dest: Path, root: Path, force: bool) -> None:
         return
     if not force:
         raise CourseError(
-            f"{dest} exists and is not empty: choose a new folder, or force to replace "
+            f"{dest} exists and is not empty: choose a new folder, or pass --force to replace "
             "its contents (a .git folder is kept)"
         )
     if not ((dest / ".git").exists() or (dest / "course" / "__init__.py").is_file()):
@@ -295,12 +297,12 @@ def publish(
     """
     root = find_root(root) if root is None else Path(root).resolve()
     dest = Path(dest).expanduser().resolve()
+    _check_destination(dest, root, force)
     if not _REPO_PATTERN.match(repo):
         raise CourseError(f"the student repository must be OWNER/NAME, got {repo!r}")
     for required in ("course/__init__.py", "environment.yml", "postBuild", "pyproject.toml"):
         if not (root / required).is_file():
             raise CourseError(f"{root} has no {required}: cannot publish the student course")
-    _check_destination(dest, root, force)
     # Build beside, then move in: a failure halfway leaves DEST as it was.
     with tempfile.TemporaryDirectory(prefix="autograder-publish-") as scratch:
         tree = Path(scratch) / "tree"

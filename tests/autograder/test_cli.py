@@ -27,6 +27,7 @@ def run(*arguments, cwd=ROOT):
         (("grade", "--submissions", "/nonexistent/place"), "no submissions folder at /nonexistent"),
         (("grade", "--workers", "0"), "--workers must be at least 1"),
         (("release", "99_nope"), "no such assignment: 99_nope"),
+        (("publish", "release"), "is inside the course"),
     ],
 )
 def test_bad_input_gets_one_line_and_status_2(arguments, message):
