@@ -72,11 +72,14 @@ def curve_explorer(
         ax.plot(grid, curve, color=COLORS["blue"])
         current = function(theta)
         ax.plot([theta], [current], "o", color=COLORS["vermillion"], markersize=9)
-        ax.annotate(
+        # In the corner, not beside the point: a label next to a low point would sit on
+        # the axis.
+        ax.text(
+            0.02,
+            0.97,
             f"{description} = {theta:.3f}\nvalue = {current:.4g}",
-            (theta, current),
-            textcoords="offset points",
-            xytext=(8, -28),
+            transform=ax.transAxes,
+            verticalalignment="top",
             color=COLORS["vermillion"],
         )
         ax.set_xlabel(xlabel)
