@@ -95,6 +95,7 @@ class Outcome:
     seconds: float = 0.0
     digest: str = ""
     notebooks: dict[str, str] = field(default_factory=dict)  # notebook -> problem, if any
+    manual_points: float = 0.0  # points still to be graded by hand (written answers)
 
 
 @dataclass
@@ -552,6 +553,12 @@ class Grader:
         with self.gradebook() as gb:
             submission = gb.find_submission(job.assignment, job.student)
             score, max_score = float(submission.score), float(submission.max_score)
+            manual = sum(
+                float(grade.max_score)
+                for notebook in submission.notebooks
+                for grade in notebook.grades
+                if grade.needs_manual_grade
+            )
         outcome = Outcome(
             student=job.student,
             assignment=job.assignment,
@@ -562,6 +569,7 @@ class Grader:
             seconds=round(time.monotonic() - job.started, 2) if job.started else 0.0,
             digest=job.digest,
             notebooks=dict(job.problems),
+            manual_points=manual,
         )
         _write_atomically(destination / LEDGER, json.dumps(asdict(outcome), indent=1))
         return outcome
@@ -728,15 +736,22 @@ def grade(
 
 
 def summary(outcomes: list[Outcome], *, isolate: bool = True) -> str:
-    """The table printed at the end of a run."""
+    """The table printed at the end of a run.
+
+    The score is what the tests awarded out of what they can award; points for written
+    answers, which wait for a person in formgrader, are shown apart.
+    """
     lines = [sandboxing.describe(isolate), ""]
-    header = f"{'student':<20} {'assignment':<20} {'score':>13} {'time':>7}  status"
+    header = (
+        f"{'student':<20} {'assignment':<20} {'autograded':>13} {'by hand':>8} {'time':>7}  status"
+    )
     lines += [header, "-" * len(header)]
     for o in outcomes:
         status = o.status + (f": {o.reason}" if o.reason else "")
+        automatic = o.max_score - o.manual_points
         lines.append(
-            f"{o.student:<20} {o.assignment:<20} {o.score:>6.1f}/{o.max_score:<6.1f}"
-            f" {o.seconds:>6.1f}s  {status}"
+            f"{o.student:<20} {o.assignment:<20} {o.score:>6.1f}/{automatic:<6.1f}"
+            f" {o.manual_points:>8g} {o.seconds:>6.1f}s  {status}"
         )
     counts = {s: sum(o.status == s for o in outcomes) for s in ("graded", "failed", "unchanged")}
     lines += [
