@@ -21,17 +21,13 @@ import re
 import shutil
 import stat
 import tempfile
+import tomllib
 from pathlib import Path
 
 import nbformat
 
 from autograder.course import CourseError, find_root
 from autograder.release import release
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10: publishing is an instructor's job, on 3.11+
-    tomllib = None
 
 DEFAULT_REPO = "OWNER/nll-course"
 FIRST_NOTEBOOK = "release/01_likelihood/01_likelihood.ipynb"
@@ -128,7 +124,7 @@ Work through them in order; each builds on the one before.
 
 ## Run it on your computer
 
-You need Python 3.10 or newer with `pip`, and `make`:
+You need Python 3.11 or newer with `pip`, and `make`:
 
 ```bash
 make lab            # first time: sets up .venv; then opens the first notebook
@@ -165,12 +161,10 @@ line with your answer, run the cell, then run the test cells below it.
 
 def _dependencies(root: Path) -> dict:
     """The runtime part of the course's pyproject.toml: what the student package needs."""
-    if tomllib is None:
-        raise CourseError("publishing needs Python 3.11 or newer (to read pyproject.toml)")
     project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
     return {
         "version": project["version"],
-        "requires_python": project.get("requires-python", ">=3.10"),
+        "requires_python": project.get("requires-python", ">=3.11"),
         "dependencies": "\n".join(f'    "{r}",' for r in project["dependencies"]),
     }
 

@@ -72,20 +72,12 @@ def curve_explorer(
         ax.plot(grid, curve, color=COLORS["blue"])
         current = function(theta)
         ax.plot([theta], [current], "o", color=COLORS["vermillion"], markersize=9)
-        # In the corner, not beside the point: a label next to a low point would sit on
-        # the axis.
-        ax.text(
-            0.02,
-            0.97,
-            f"{description} = {theta:.3f}\nvalue = {current:.4g}",
-            transform=ax.transAxes,
-            verticalalignment="top",
-            color=COLORS["vermillion"],
-        )
+        # The readout goes in the title: beside the point it would sit on the curve or
+        # the axis for some values.
+        readout = f"{description} = {theta:.3f}:  value = {current:.4g}"
+        ax.set_title(f"{title}\n{readout}" if title else readout, color=COLORS["vermillion"])
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
-        if title:
-            ax.set_title(title)
         if extra is not None:
             extra(theta, axes[0, 1])
         figure.tight_layout()

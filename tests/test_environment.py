@@ -1,8 +1,8 @@
 """Does the Binder/conda environment ask for the same runtime packages as pyproject.toml?"""
 
 import re
-
 import tomllib
+
 import yaml
 
 from tests.conftest import ROOT

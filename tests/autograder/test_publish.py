@@ -11,11 +11,11 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.request
 from pathlib import Path
 
 import pytest
-import tomllib
 
 from autograder.course import CourseError
 from autograder.publish import publish
