@@ -83,7 +83,9 @@ def graded_class(tmp_path_factory):
         before = {p: digest(p) for p in (root / "source").rglob("*") if p.is_file()}
         honest = submissions / "honest_student" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
         honest_before = digest(honest)
-        outcomes = grade([ASSIGNMENT], root=root, submissions=submissions, workers=2, timeout=5)
+        # 8 s per cell: far above what an honest cell needs even on a loaded machine, short
+        # enough that the looping scenarios stay cheap.
+        outcomes = grade([ASSIGNMENT], root=root, submissions=submissions, workers=2, timeout=8)
     return types.SimpleNamespace(
         root=root,
         outcomes={o.student: o for o in outcomes},
