@@ -81,3 +81,14 @@ def check_assignments(root: Path, requested: list[str] | None) -> list[str]:
         available = ", ".join(known) or "none"
         raise CourseError(f"no such assignment: {', '.join(unknown)} (the course has: {available})")
     return list(dict.fromkeys(requested))
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that a reader sees the old file or the new, never half.
+
+    Creates the parent folder if needed.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from pathlib import Path
 
-from autograder.course import CourseError, find_root, load_config
+from autograder.course import CourseError, find_root, load_config, write_atomically
 
 SCORE_FIELDS = ("student_id", "assignment", "score", "max_score")
 TEST_FIELDS = ("student_id", "assignment", "notebook", "grade_id", "score", "max_score")
@@ -83,9 +82,7 @@ def _write_csv(path: Path, fields, rows) -> None:
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(buffer.getvalue())
-    os.replace(partial, path)
+    write_atomically(path, buffer.getvalue())
 
 
 def export(*, root: Path | None = None, out: Path | None = None) -> tuple[Path, Path]:

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import html
 import json
-import os
 from pathlib import Path
 
 import nbformat
 
-from autograder.course import find_root
+from autograder.course import find_root, write_atomically
 from autograder.export import cell_rows
 from autograder.grade import LEDGER
 
@@ -129,9 +128,6 @@ def feedback(*, root: Path | None = None, out: Path | None = None) -> list[Path]
             ledger = {}
         reason = ledger.get("notebooks", {}).get(name, "")
         target = out / student / assignment / f"{name}.html"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(target.name + ".partial")
-        partial.write_text(render(student, assignment, name, notebook, cells, reason))
-        os.replace(partial, target)
+        write_atomically(target, render(student, assignment, name, notebook, cells, reason))
         written.append(target)
     return written

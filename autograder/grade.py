@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import copy
+import functools
 import hashlib
 import importlib.util
 import json
@@ -45,7 +46,13 @@ from nbformat import NotebookNode
 from sqlalchemy.exc import SAWarning
 
 from autograder import sandbox as sandboxing
-from autograder.course import CourseError, check_assignments, find_root, load_config
+from autograder.course import (
+    CourseError,
+    check_assignments,
+    find_root,
+    load_config,
+    write_atomically,
+)
 
 log = logging.getLogger("autograder")
 LEDGER = ".autograder.json"
@@ -123,13 +130,6 @@ def _read_ledger(path: Path) -> dict:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text)
-    os.replace(partial, path)
 
 
 def discover(submissions: Path, names: list[str]) -> list[tuple[str, str, Path]]:
@@ -234,7 +234,7 @@ class _Executor:
         # Through the config: nbconvert re-initialises the client from its config per run.
         config = copy.deepcopy(self.config)
         config.Execute.timeout = self.cell_timeout
-        executor = _LimitedExecute(config=config)
+        executor = _execute_class()(config=config)
         deadline = threading.Timer(self.notebook_timeout, _kill, args=(manager,))
         deadline.daemon = True
         deadline.start()
@@ -289,6 +289,7 @@ def _kill(manager) -> None:
         pass
 
 
+@functools.cache
 def _execute_class():
     from jupyter_core.utils import run_sync
     from nbgrader.preprocessors import Execute
@@ -327,9 +328,6 @@ def _execute_class():
             return super().output(outs, msg, display_id, cell_index)
 
     return LimitedExecute
-
-
-_LimitedExecute = None
 
 
 def _tolerant(get_msg):
@@ -403,9 +401,6 @@ class Grader:
         memory_bytes: int,
         progress,
     ):
-        global _LimitedExecute
-        if _LimitedExecute is None:
-            _LimitedExecute = _execute_class()
         self.root = root
         self.submissions = submissions
         self.workers = max(1, int(workers))
@@ -441,7 +436,6 @@ class Grader:
             ),
             workers=self.workers,
         )
-        self.isolate = isolate
 
     def _db_url(self) -> str:
         url = self.config.CourseDirectory.get("db_url", "")
@@ -571,7 +565,7 @@ class Grader:
             notebooks=dict(job.problems),
             manual_points=manual,
         )
-        _write_atomically(destination / LEDGER, json.dumps(asdict(outcome), indent=1))
+        write_atomically(destination / LEDGER, json.dumps(asdict(outcome), indent=1))
         return outcome
 
     def _zero(self, job: _Job, name: str) -> None:

@@ -34,13 +34,18 @@ import html
 import io
 import json
 import math
-import os
 import re
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.course import CourseError, check_assignments, find_root, load_config
+from autograder.course import (
+    CourseError,
+    check_assignments,
+    find_root,
+    load_config,
+    write_atomically,
+)
 from autograder.export import cell_rows
 from autograder.grade import LEDGER
 
@@ -395,12 +400,6 @@ def _csv_text(assignments: list[AssignmentReport]) -> str:
     return buffer.getvalue()
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
-
-
 # -- figures ---------------------------------------------------------------------------
 HATCHES = ("", "//", "..", "xx", "\\\\", "oo", "--", "++")
 
@@ -722,8 +721,8 @@ def report(
     csv_text, html_text = _csv_text(analysed), _html_text(course, result)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        _write_atomically(result.items_csv, csv_text)
-        _write_atomically(result.html, html_text)
+        write_atomically(result.items_csv, csv_text)
+        write_atomically(result.html, html_text)
     except OSError as error:
         raise CourseError(f"cannot write into {out}: {error.strerror}") from None
     return result
