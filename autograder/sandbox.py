@@ -22,13 +22,18 @@ only, and :func:`describe` says so, so the grader can print it in its summary.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
+import selectors
 import shutil
 import signal
+import socket
+import subprocess
 import sys
+import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
@@ -105,9 +110,10 @@ def _prlimit(limits: Limits) -> list[str]:
     ]
 
 
-def kernel_environment(sandbox: Sandbox) -> dict[str, str]:
+def kernel_environment(sandbox: Sandbox, home: str | None = None) -> dict[str, str]:
     """Environment variables for the kernel: a private home, one BLAS thread, no colours."""
-    home = "/tmp" if sandbox.isolate and bubblewrap() else str(sandbox.workdir / ".home")
+    if home is None:
+        home = "/tmp" if sandbox.isolate and bubblewrap() else str(sandbox.workdir / ".home")
     return {
         "HOME": home,
         "MPLCONFIGDIR": f"{home}/.matplotlib",
@@ -123,6 +129,62 @@ def kernel_environment(sandbox: Sandbox) -> dict[str, str]:
     }
 
 
+def _closed_ancestor(path: Path) -> Path | None:
+    """The outermost folder on ``path`` that other users cannot enter, if any."""
+    for folder in [*reversed(path.parents), *([path] if path.is_dir() else [])]:
+        try:
+            if not folder.stat().st_mode & 0o001:
+                return folder if folder != Path("/") else None
+        except OSError:
+            return None
+    return None
+
+
+def python_paths() -> tuple[Path, ...]:
+    """What a kernel needs of this Python: its environment and the installation under it."""
+    paths = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent}
+    return tuple(sorted(paths))
+
+
+def _bwrap(
+    bwrap: str,
+    *,
+    hide: tuple[Path, ...],
+    expose: tuple[Path, ...],
+    writable: tuple[Path, ...],
+    chdir: Path,
+    environment: dict[str, str],
+) -> list[str]:
+    """bubblewrap's options for a grading sandbox (see the module docstring)."""
+    wrapped = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    wrapped += ["--perms", "1777", "--tmpfs", "/tmp"]
+    # Hide first, then bind back what the kernel needs: later mounts win. A folder the
+    # kernel's user could not pass through (the Python installation in root's 0700 home,
+    # say) is replaced by an empty one it can, with only the exposed paths bound back.
+    closed = sorted({_closed_ancestor(p) for p in expose if p.exists()} - {None})
+    for folder in closed:
+        wrapped += ["--perms", "0755", "--tmpfs", str(folder)]
+        inner = {d for p in expose for d in p.parents if folder in d.parents}
+        for path in sorted(inner):  # outer first, each one enterable
+            wrapped += ["--perms", "0755", "--dir", str(path)]
+    for path in hide:
+        if path.exists():
+            wrapped += ["--tmpfs", str(path)]
+    for path in expose:
+        if path.exists():
+            wrapped += ["--ro-bind", str(path), str(path)]
+    for path in writable:
+        wrapped += ["--bind", str(path), str(path)]
+    wrapped += [
+        "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+        "--die-with-parent", "--new-session", "--clearenv",
+        "--chdir", str(chdir),
+    ]  # fmt: skip
+    for key, value in environment.items():
+        wrapped += ["--setenv", key, value]
+    return wrapped
+
+
 def wrap_command(command: list[str], sandbox: Sandbox) -> list[str]:
     """Prefix a kernel command line with the sandbox and the limits."""
     environment = kernel_environment(sandbox)
@@ -133,36 +195,14 @@ def wrap_command(command: list[str], sandbox: Sandbox) -> list[str]:
             + ["env", *(f"{k}={v}" for k, v in environment.items())]
             + command
         )
-    wrapped = [
+    wrapped = _bwrap(
         bwrap,
-        "--ro-bind",
-        "/",
-        "/",
-        "--dev",
-        "/dev",
-        "--proc",
-        "/proc",
-        "--perms",
-        "1777",
-        "--tmpfs",
-        "/tmp",
-    ]
-    # Hide first, then bind back what the kernel needs: later mounts win.
-    for path in sandbox.hide:
-        if path.exists():
-            wrapped += ["--tmpfs", str(path)]
-    for path in sandbox.expose:
-        if path.exists():
-            wrapped += ["--ro-bind", str(path), str(path)]
-    for path in (sandbox.workdir, sandbox.rundir):
-        wrapped += ["--bind", str(path), str(path)]
-    wrapped += [
-        "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
-        "--die-with-parent", "--new-session", "--clearenv",
-        "--chdir", str(sandbox.workdir),
-    ]  # fmt: skip
-    for key, value in environment.items():
-        wrapped += ["--setenv", key, value]
+        hide=sandbox.hide,
+        expose=sandbox.expose,
+        writable=(sandbox.workdir, sandbox.rundir),
+        chdir=sandbox.workdir,
+        environment=environment,
+    )
     wrapped.append("--")
     if os.geteuid() == 0 and shutil.which("setpriv"):
         wrapped += [
@@ -188,15 +228,20 @@ def user_processes(uid: int) -> list[int]:
     return found
 
 
+def kill_user_processes(uid: int) -> None:
+    """Send SIGKILL to every process of ``uid``."""
+    for pid in user_processes(uid):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
 def wait_for_user_processes(uid: int, *, seconds: float) -> None:
     """Kill what is left of a sandbox's processes and wait until they are gone."""
     if not sandbox_uses_uids():
         return
     deadline = time.monotonic() + seconds
-    while (pids := user_processes(uid)) and time.monotonic() < deadline:
-        for pid in pids:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
+    while user_processes(uid) and time.monotonic() < deadline:
+        kill_user_processes(uid)
         time.sleep(0.05)
 
 
@@ -209,6 +254,7 @@ def prepare(sandbox: Sandbox) -> None:
     """Create the sandbox folders, writable by the unprivileged kernel user."""
     for path in (sandbox.workdir, sandbox.rundir):
         path.mkdir(parents=True, exist_ok=True)
+        path.chmod(0o700)  # private to its kernel (kernels forked warm share a mount view)
         if os.geteuid() == 0 and sandbox.isolate and bubblewrap():
             for folder, _, files in os.walk(path):
                 os.chown(folder, sandbox.uid, sandbox.uid)
@@ -216,15 +262,172 @@ def prepare(sandbox: Sandbox) -> None:
                     os.chown(os.path.join(folder, name), sandbox.uid, sandbox.uid)
 
 
-def kernel_manager(sandbox: Sandbox, kernel_name: str = "python3") -> AsyncKernelManager:
+def warm_kernels_available(isolate: bool) -> bool:
+    """True when kernels can be forked from a warm parent: the sandbox hands each kernel
+    its own user id (root with bubblewrap), which is what keeps forked kernels apart."""
+    return isolate and sandbox_uses_uids()
+
+
+class Zygote:
+    """The grader's side of :mod:`autograder.zygote`, the warm parent kernels fork from.
+
+    It runs in one bubblewrap sandbox shared by the kernels it forks (no network, its
+    own process tree, the course, the submissions and ``hide`` hidden), with ``scratch``
+    (where each kernel's private folders are made) writable and only the capabilities
+    to change user ids and signal its children. Its socket lives in a folder only root
+    can enter, and it serves only root, so a kernel cannot ask it for anything.
+    """
+
+    def __init__(self, *, scratch: Path, hide: tuple[Path, ...], expose: tuple[Path, ...]):
+        self.scratch = scratch
+        self.hide = hide
+        self.expose = expose
+        self.home = scratch / "zygote"
+        self.socket = self.home / "socket"
+        self.process: subprocess.Popen | None = None
+        self.lock = threading.Lock()
+
+    def environment(self, home: str) -> dict[str, str]:
+        return kernel_environment(Sandbox(workdir=self.home, rundir=self.home), home=home)
+
+    def start(self, timeout: float = 120) -> None:
+        """Start the warm parent (imports take a few seconds); idempotent."""
+        with self.lock:
+            if self.process is not None and self.process.poll() is None:
+                return
+            self._close()
+            shutil.rmtree(self.home, ignore_errors=True)
+            self.home.mkdir(mode=0o700, parents=True)
+            script = Path(__file__).with_name("zygote.py")
+            command = _bwrap(
+                bubblewrap(),
+                hide=self.hide,
+                expose=(*self.expose, script),
+                writable=(self.scratch,),
+                chdir=self.home,
+                environment=self.environment(str(self.home)),
+            )
+            command += ["--cap-drop", "ALL"]
+            for capability in ("CAP_SETUID", "CAP_SETGID", "CAP_KILL"):
+                command += ["--cap-add", capability]
+            command += ["--", sys.executable, str(script), str(self.socket)]
+            with open(self.scratch / "zygote.log", "ab") as log:
+                self.process = subprocess.Popen(
+                    command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log
+                )
+            with selectors.DefaultSelector() as selector:
+                selector.register(self.process.stdout, selectors.EVENT_READ)
+                ready = selector.select(timeout)
+            line = self.process.stdout.readline() if ready else b""
+            if line.strip() != b"ready":
+                self._close()
+                last = (self.scratch / "zygote.log").read_text(errors="replace").strip()
+                raise RuntimeError(
+                    "the warm kernel parent did not start"
+                    + (f": {last.splitlines()[-1]}" if last else "")
+                )
+
+    def call(self, request: dict) -> dict:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+            connection.settimeout(30)
+            connection.connect(str(self.socket))
+            connection.sendall(json.dumps(request).encode() + b"\n")
+            reply = json.loads(connection.makefile("r").readline() or "{}")
+        if "error" in reply:
+            raise RuntimeError(f"warm kernel parent: {reply['error']}")
+        return reply
+
+    def spawn(self, argv: list[str], sandbox: Sandbox) -> WarmKernel:
+        """Fork a kernel running ``argv`` (an ipykernel command) inside ``sandbox``."""
+        if self.process is None or self.process.poll() is not None:
+            self.start()  # it died (never by a kernel's hand: they cannot signal it)
+        private = sandbox.rundir / "home"
+        pid = self.call(
+            {
+                "op": "spawn",
+                "argv": argv,
+                "uid": sandbox.uid,
+                "cwd": str(sandbox.workdir),
+                "log": str(sandbox.rundir / "kernel.log"),
+                "limits": asdict(sandbox.limits),
+                "env": {**self.environment(str(private)), "TMPDIR": str(private / "tmp")},
+            }
+        )["pid"]
+        return WarmKernel(self, pid, sandbox.uid)
+
+    def close(self) -> None:
+        with self.lock:
+            self._close()
+
+    def _close(self) -> None:
+        if self.process is not None:
+            with contextlib.suppress(OSError):
+                self.process.kill()
+            self.process.wait()
+            self.process.stdout.close()
+            self.process = None
+
+
+class WarmKernel:
+    """A kernel forked by the :class:`Zygote`, with the part of ``subprocess.Popen``'s
+    interface that jupyter_client's provisioner uses."""
+
+    stdin = stdout = stderr = None
+
+    def __init__(self, zygote: Zygote, pid: int, uid: int):
+        self.zygote, self.pid, self.uid = zygote, pid, uid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                self.returncode = self.zygote.call({"op": "poll", "pid": self.pid})["exit"]
+            except (OSError, RuntimeError, ValueError):
+                self.returncode = -signal.SIGKILL  # the parent is gone, and its kernels
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired("kernel", timeout)
+            time.sleep(0.05)
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        if signum == signal.SIGKILL:
+            self.kill()
+            return
+        with contextlib.suppress(OSError, RuntimeError, ValueError):
+            self.zygote.call({"op": "signal", "pid": self.pid, "signal": int(signum)})
+
+    def kill(self) -> None:
+        """Kill the kernel and everything it started (all of its user id's processes)."""
+        kill_user_processes(self.uid)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+
+def kernel_manager(
+    sandbox: Sandbox, kernel_name: str = "python3", zygote: Zygote | None = None
+) -> AsyncKernelManager:
     """A kernel manager that starts its kernel inside ``sandbox`` over unix sockets.
 
-    The kernel's own stdout and stderr (start-up messages, a crash's last words, not
-    cell outputs, which travel over the sockets) go to ``kernel.log`` in the run folder.
+    With a ``zygote`` the kernel is forked from the warm parent; otherwise it is a new
+    process started through bubblewrap (or with limits only, without it). The kernel's
+    own stdout and stderr (start-up messages, a crash's last words, not cell outputs,
+    which travel over the sockets) go to ``kernel.log`` in the run folder.
     """
 
     class SandboxedKernelManager(AsyncKernelManager):
         async def _async_launch_kernel(self, kernel_cmd, **kw):
+            if zygote is not None:
+                process = zygote.spawn(kernel_cmd, sandbox)
+                self.provisioner.process = process
+                self.provisioner.pid, self.provisioner.pgid = process.pid, None
+                self._reconcile_connection_info(self.provisioner.connection_info)
+                return
             log = open(sandbox.rundir / "kernel.log", "ab")
             kw["stdout"] = kw["stderr"] = log
             try:
@@ -238,7 +441,8 @@ def kernel_manager(sandbox: Sandbox, kernel_name: str = "python3") -> AsyncKerne
             connection = Path(self.connection_file)
             if connection.exists() and os.geteuid() == 0 and sandbox.isolate and bubblewrap():
                 os.chown(connection, sandbox.uid, sandbox.uid)
-            return wrap_command(super().format_kernel_cmd(extra_arguments), sandbox)
+            command = super().format_kernel_cmd(extra_arguments)
+            return command if zygote is not None else wrap_command(command, sandbox)
 
     manager = SandboxedKernelManager(kernel_name=kernel_name)
     # A signal cannot reach the kernel through bubblewrap's process namespace; an

@@ -15,6 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from autograder import sandbox as sandboxing
 from autograder.export import cell_rows, score_rows
 from autograder.grade import grade
 from tests.conftest import ROOT
@@ -64,13 +65,17 @@ def build_class(root: Path, submissions: Path, port: int) -> None:
             nbformat.write(built, path)
 
 
-@pytest.fixture(scope="module")
-def graded_class(tmp_path_factory):
+@pytest.fixture(scope="module", params=["warm", "cold"])
+def graded_class(request, tmp_path_factory):
+    """The class graded once with kernels forked from the warm parent, once with kernels
+    started from scratch (the two ways the grader runs kernels)."""
     import shutil
 
     from tests.conftest import ROOT as repo
 
-    root = tmp_path_factory.mktemp("hostile") / "course"
+    if request.param == "warm" and not sandboxing.warm_kernels_available(isolate=True):
+        pytest.skip("warm kernels need root and bubblewrap")
+    root = tmp_path_factory.mktemp(f"hostile-{request.param}") / "course"
     root.mkdir()
     for name in ("source", "release"):
         shutil.copytree(repo / name / ASSIGNMENT, root / name / ASSIGNMENT)
@@ -85,7 +90,14 @@ def graded_class(tmp_path_factory):
         honest_before = digest(honest)
         # 8 s per cell: far above what an honest cell needs even on a loaded machine, short
         # enough that the looping scenarios stay cheap.
-        outcomes = grade([ASSIGNMENT], root=root, submissions=submissions, workers=2, timeout=8)
+        outcomes = grade(
+            [ASSIGNMENT],
+            root=root,
+            submissions=submissions,
+            workers=2,
+            timeout=8,
+            warm=request.param == "warm",
+        )
     return types.SimpleNamespace(
         root=root,
         outcomes={o.student: o for o in outcomes},

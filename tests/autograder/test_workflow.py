@@ -14,6 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from autograder import sandbox as sandboxing
 from autograder.export import cell_rows, export, score_rows
 from autograder.feedback import feedback
 from autograder.grade import LEDGER, grade
@@ -57,6 +58,33 @@ def test_parallel_grading_equals_serial(serial, tmp_path):
     assert {r["student_id"]: r["score"] for r in score_rows(serial)} == {
         "ada": 8.0, "ben": 4.0, "cai": 5.0, "dee": 8.0, "eve": 5.0,
     }  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not sandboxing.warm_kernels_available(isolate=True), reason="warm kernels need root and bwrap"
+)
+def test_kernels_started_from_scratch_grade_like_warm_ones(serial, tmp_path):
+    """Do kernels started from scratch give exactly the scores of kernels forked warm?"""
+    root = make_course(tmp_path)
+    grade(root=root, workers=2, warm=False)
+    assert cell_rows(root) == cell_rows(serial)
+
+
+@pytest.mark.slow
+def test_grading_leaves_no_open_files_or_threads(tmp_path):
+    """Does a run close every kernel's sockets and threads? (A class of hundreds of
+    notebooks would otherwise run out of file descriptors partway through.)"""
+    root = make_course(tmp_path)
+    grade(root=root, workers=2)  # the first run imports and caches what it needs
+
+    def open_files():
+        return len(os.listdir("/proc/self/fd")), len(os.listdir("/proc/self/task"))
+
+    before = open_files()
+    outcomes = grade(root=root, workers=2, force=True)
+    assert len(outcomes) == 5
+    assert open_files() == before
 
 
 @pytest.mark.slow

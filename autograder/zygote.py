@@ -1,0 +1,216 @@
+"""A warm kernel parent ("zygote"): imports the course's libraries once, forks kernels.
+
+Starting a Jupyter kernel from scratch costs about two seconds of CPU before the first
+cell runs: the interpreter, ipykernel, NumPy, SciPy, Matplotlib and its font list. This
+process pays that once per grading run. It runs inside the grading sandbox (bubblewrap:
+no network, its own process tree, the course and the submissions hidden) as root with
+only the capabilities it needs to hand out user ids, listens on a unix socket for
+requests from the grader, and answers each ``spawn`` by forking a child that
+
+* starts a new session, lowers its resource limits (memory, CPU, file size, processes),
+  drops every capability from its bounding set, takes the unprivileged user id it was
+  given (one per running kernel, so kernels cannot signal or read each other), sets
+  ``no_new_privs`` and a private umask;
+* moves into its own scratch working directory with a private home and temp folder;
+* reseeds Python's and NumPy's random generators (a fork copies their state);
+* and becomes the ipykernel the kernel spec names, on the connection file it was given.
+
+The file runs as a script (``python zygote.py SOCKET``), not as part of the ``autograder``
+package: the sandbox hides the course root, so only this file is bound in. Requests are
+one JSON line per connection, answered with one JSON line:
+
+* ``{"op": "spawn", "argv": [...], "uid": N, "cwd": ..., "env": {...}, "log": ...,
+  "limits": {...}}`` → ``{"pid": P}``
+* ``{"op": "poll", "pid": P}`` → ``{"exit": None}`` while running, else the exit code
+* ``{"op": "signal", "pid": P, "signal": S}`` → ``{}``
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib
+import json
+import os
+import resource
+import select
+import signal
+import socket
+import struct
+import sys
+
+#: Imported once here, inherited by every kernel. A module that fails to import is
+#: skipped: the kernel imports it itself (and reports the error) if a notebook needs it.
+PRELOAD = (
+    "numpy",
+    "numpy.linalg",
+    "numpy.testing",
+    "scipy.integrate",
+    "scipy.optimize",
+    "scipy.special",
+    "scipy.stats",
+    "matplotlib",
+    "matplotlib.font_manager",
+    "matplotlib.pyplot",
+    "matplotlib_inline.backend_inline",
+    "ipywidgets",
+    "IPython",
+    "ipykernel.ipkernel",
+    "ipykernel.kernelapp",
+    "course",
+    "course.checks",
+    "course.data",
+    "course.integrity",
+    "course.plots",
+    "course.widgets",
+)
+LIMITS = {
+    "memory_bytes": resource.RLIMIT_AS,
+    "cpu_seconds": resource.RLIMIT_CPU,
+    "file_bytes": resource.RLIMIT_FSIZE,
+    "processes": resource.RLIMIT_NPROC,
+}
+PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
+LAST_CAPABILITY = 63
+#: Kernels never run as root or as a system account.
+MIN_UID = 1000
+
+
+def preload() -> None:
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except Exception:  # the kernel will report it if it matters
+            continue
+
+
+def become_kernel(request: dict) -> None:
+    """In the forked child: lock down, then run the kernel. Never returns."""
+    os.setsid()
+    for name, value in request["limits"].items():
+        resource.setrlimit(LIMITS[name], (value, value))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in range(LAST_CAPABILITY + 1):
+        if libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
+            break  # past the last capability this kernel knows
+    uid = request["uid"]
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+    os.umask(0o077)
+    os.chdir(request["cwd"])
+    log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(log)
+    os.close(null)
+    os.environ.clear()
+    os.environ.update(request["env"])
+    for variable in ("HOME", "TMPDIR", "IPYTHONDIR", "MPLCONFIGDIR"):
+        if variable in request["env"]:
+            os.makedirs(request["env"][variable], mode=0o700, exist_ok=True)
+    import random
+    import tempfile
+
+    random.seed()
+    tempfile.tempdir = None
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed()
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    argv = request["argv"]
+    # The kernel spec's command: python -m ipykernel_launcher -f CONNECTION_FILE ...
+    if argv[1:3] != ["-m", "ipykernel_launcher"]:
+        raise ValueError(f"not an ipykernel command line: {argv}")
+    sys.argv = [argv[0], *argv[3:]]
+    from ipykernel.kernelapp import IPKernelApp
+
+    IPKernelApp.launch_instance(argv=argv[3:])
+
+
+def spawn(request: dict, *sockets: socket.socket) -> int:
+    """Fork a kernel; the child closes ``sockets`` (the grader's) before anything else."""
+    pid = os.fork()
+    if pid:
+        return pid
+    status = 0
+    try:
+        for open_socket in sockets:
+            open_socket.close()
+        become_kernel(request)
+    except SystemExit as stop:
+        status = stop.code if isinstance(stop.code, int) else 1
+    except BaseException as error:  # the child must never return
+        try:
+            os.write(2, f"kernel failed to start: {type(error).__name__}: {error}\n".encode())
+        finally:
+            status = 70
+    finally:
+        os._exit(status)
+    return 0  # unreachable
+
+
+def serve(path: str) -> None:
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(16)
+    exits: dict[int, int] = {}
+    children: set[int] = set()
+    print("ready", flush=True)
+    while True:
+        while children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if not pid:
+                break
+            children.discard(pid)
+            exits[pid] = os.waitstatus_to_exitcode(status)
+        ready, _, _ = select.select([server], [], [], 0.05)
+        if not ready:
+            continue
+        connection, _ = server.accept()
+        with connection:
+            _, peer_uid, _ = struct.unpack(
+                "3i", connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+            )
+            if peer_uid != 0:  # only the grader (root) may ask; never a kernel
+                continue
+            try:
+                request = json.loads(connection.makefile("r").readline())
+                reply = handle(request, (server, connection), children, exits)
+            except Exception as error:  # answer, do not die
+                reply = {"error": f"{type(error).__name__}: {error}"}
+            connection.sendall(json.dumps(reply).encode() + b"\n")
+
+
+def handle(request: dict, sockets, children: set[int], exits: dict[int, int]) -> dict:
+    op = request["op"]
+    if op == "spawn":
+        if int(request["uid"]) < MIN_UID:
+            raise ValueError(f"refusing to start a kernel as user id {request['uid']}")
+        pid = spawn(request, *sockets)
+        children.add(pid)
+        return {"pid": pid}
+    pid = int(request["pid"])
+    if op == "poll":
+        return {"exit": None if pid in children else exits.get(pid, -1)}
+    if op == "signal":
+        if pid in children:
+            try:
+                os.killpg(pid, int(request["signal"]))
+            except OSError:
+                os.kill(pid, int(request["signal"]))
+        return {}
+    raise ValueError(f"unknown request {op!r}")
+
+
+if __name__ == "__main__":
+    preload()
+    serve(sys.argv[1])
