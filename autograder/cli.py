@@ -53,6 +53,12 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument(
         "--force", action="store_true", help="regrade submissions even when they have not changed"
     )
+    grade.add_argument(
+        "--fresh-kernels",
+        action="store_true",
+        help="start every kernel from scratch instead of forking it from a warm parent "
+        "(slower; same scores)",
+    )
 
     export = commands.add_parser("export", help="write grades/scores.csv and grades/tests.csv")
     export.add_argument("--out", type=Path, default=None, metavar="DIR")
@@ -112,11 +118,12 @@ def main(argv: list[str] | None = None) -> int:
                 timeout=arguments.timeout,
                 force=arguments.force,
                 progress=True,
+                warm=not arguments.fresh_kernels,
             )
             if not outcomes:
                 print("no submissions found")
             else:
-                print(summary(outcomes))
+                print(summary(outcomes, warm=not arguments.fresh_kernels))
         elif arguments.command == "export":
             from autograder.export import export
 

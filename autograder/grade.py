@@ -768,13 +768,13 @@ def grade(
     return grader.run(names)
 
 
-def summary(outcomes: list[Outcome], *, isolate: bool = True) -> str:
+def summary(outcomes: list[Outcome], *, isolate: bool = True, warm: bool = True) -> str:
     """The table printed at the end of a run.
 
     The score is what the tests awarded out of what they can award; points for written
     answers, which wait for a person in formgrader, are shown apart.
     """
-    lines = [sandboxing.describe(isolate), ""]
+    lines = [sandboxing.describe(isolate, warm=warm), ""]
     header = (
         f"{'student':<20} {'assignment':<20} {'autograded':>13} {'by hand':>8} {'time':>7}  status"
     )

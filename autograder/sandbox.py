@@ -15,6 +15,12 @@ With bubblewrap (``bwrap``) available, each kernel runs in fresh Linux namespace
   written even where a mount would allow it;
 * resource limits (``prlimit``): address space, CPU seconds, file size, processes.
 
+When the grader runs as root, kernels are by default forked from a warm parent
+(:class:`Zygote`, :mod:`autograder.zygote`) that runs in one such sandbox and has already
+imported the course's libraries; each forked kernel takes its own user id, limits and
+scratch folder before any of its code runs. Otherwise each kernel starts from scratch
+in a sandbox of its own (:func:`wrap_command`).
+
 Without bwrap (macOS, or a machine without it) the kernel runs with the resource limits
 only, and :func:`describe` says so, so the grader can print it in its summary.
 """
@@ -84,11 +90,15 @@ def bubblewrap() -> str | None:
     return shutil.which("bwrap") if sys.platform.startswith("linux") else None
 
 
-def describe(isolate: bool) -> str:
+def describe(isolate: bool, warm: bool = False) -> str:
     """One line on what the sandbox does on this machine."""
     if isolate and bubblewrap():
         user = "as an unprivileged user per kernel, " if os.geteuid() == 0 else ""
-        return f"kernels sandboxed with bubblewrap ({user}no network, private filesystem view)"
+        forked = "; forked from a warm parent" if warm and warm_kernels_available(isolate) else ""
+        return (
+            f"kernels sandboxed with bubblewrap ({user}no network, private filesystem view)"
+            + forked
+        )
     return (
         "WARNING: bubblewrap not available, kernels run with resource limits only "
         "(network and filesystem NOT isolated)"
