@@ -40,6 +40,9 @@ import sys
 
 #: Imported once here, inherited by every kernel. A module that fails to import is
 #: skipped: the kernel imports it itself (and reports the error) if a notebook needs it.
+#: Left out on purpose: modules that hook into the IPython shell when first imported
+#: (Matplotlib's inline backend, ipywidgets), since there is no shell here yet; each
+#: kernel imports them itself, as a kernel started from scratch would.
 PRELOAD = (
     "numpy",
     "numpy.linalg",
@@ -51,8 +54,6 @@ PRELOAD = (
     "matplotlib",
     "matplotlib.font_manager",
     "matplotlib.pyplot",
-    "matplotlib_inline.backend_inline",
-    "ipywidgets",
     "IPython",
     "ipykernel.ipkernel",
     "ipykernel.kernelapp",
@@ -61,7 +62,6 @@ PRELOAD = (
     "course.data",
     "course.integrity",
     "course.plots",
-    "course.widgets",
 )
 LIMITS = {
     "memory_bytes": resource.RLIMIT_AS,

@@ -4,7 +4,9 @@ without loss or duplicates, reruns are idempotent, and export and feedback tell 
 from __future__ import annotations
 
 import gc
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -43,6 +45,15 @@ def make_course(base: Path) -> Path:
     return root
 
 
+def _outputs(cell) -> list:
+    """A cell's outputs, without what differs from run to run (object addresses, widget
+    model ids)."""
+    return [
+        re.sub(r"0x[0-9a-f]+|\b[0-9a-f]{32}\b", "…", json.dumps(output, sort_keys=True))
+        for output in cell.get("outputs", [])
+    ]
+
+
 @pytest.fixture(scope="module")
 def serial(tmp_path_factory):
     root = make_course(tmp_path_factory.mktemp("serial"))
@@ -77,6 +88,12 @@ def test_kernels_started_from_scratch_grade_like_warm_ones(serial, tmp_path):
     assert "sandboxed with bubblewrap" in result.stdout
     assert "warm parent" not in result.stdout
     assert cell_rows(root) == cell_rows(serial)
+    for student in ("ada", "ben", "cai", "dee", "eve"):  # and every cell's output alike
+        fresh, warm = (
+            nbformat.read(r / "autograded" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", 4)
+            for r in (root, serial)
+        )
+        assert [_outputs(c) for c in fresh.cells] == [_outputs(c) for c in warm.cells]
 
 
 @pytest.mark.slow
