@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             if not outcomes:
                 print("no submissions found")
             else:
-                print(summary(outcomes, warm=not arguments.fresh_kernels))
+                print(summary(outcomes))
         elif arguments.command == "export":
             from autograder.export import export
 

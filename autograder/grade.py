@@ -240,7 +240,10 @@ class _Executor:
             uid=uid,
         )
         sandboxing.prepare(box)
-        manager = sandboxing.kernel_manager(box, zygote=self.zygote)
+        # The warm parent if it runs (it is restarted if it died: never by a kernel's
+        # hand, kernels cannot signal it); a kernel from scratch if it cannot start.
+        zygote = self.zygote if self.zygote is not None and self.zygote.ensure() else None
+        manager = sandboxing.kernel_manager(box, zygote=zygote)
         # Through the config: nbconvert re-initialises the client from its config per run.
         config = copy.deepcopy(self.config)
         config.Execute.timeout = self.cell_timeout
@@ -628,7 +631,7 @@ class Grader:
         self.progress.start(len(jobs), len(outcomes))
         try:
             if jobs and self.executor.zygote is not None:
-                self.executor.zygote.start()
+                self.executor.zygote.ensure()  # from the main thread, which outlives it
             with concurrent.futures.ThreadPoolExecutor(self.workers) as pool:
                 running = {}
                 for job in jobs:
@@ -644,7 +647,18 @@ class Grader:
                 self.executor.zygote.close()
             shutil.rmtree(self.scratch, ignore_errors=True)
         self.progress.finish()
-        return sorted(outcomes, key=lambda o: (o.assignment, o.student))
+        return Outcomes(sorted(outcomes, key=lambda o: (o.assignment, o.student)), self._kernels())
+
+    def _kernels(self) -> str:
+        zygote = self.executor.zygote
+        if zygote is None:
+            return "kernels started from scratch"
+        if zygote.failure:
+            return (
+                f"WARNING: the warm kernel parent failed ({zygote.failure}); kernels "
+                "started from scratch from then on"
+            )
+        return "kernels forked from a warm parent"
 
     def _has_submission(self, student: str, assignment: str) -> bool:
         from nbgrader.api import MissingEntry
@@ -655,6 +669,15 @@ class Grader:
                 return True
             except MissingEntry:
                 return False
+
+
+class Outcomes(list):
+    """What :func:`grade` returns: one :class:`Outcome` per submission, and ``kernels``,
+    how this run started its kernels (for the summary)."""
+
+    def __init__(self, outcomes=(), kernels: str = ""):
+        super().__init__(outcomes)
+        self.kernels = kernels
 
 
 class _Quiet:
@@ -717,7 +740,7 @@ def grade(
     memory_bytes: int = 2 * 1024**3,
     progress: bool = False,
     warm: bool = True,
-) -> list[Outcome]:
+) -> Outcomes:
     """Autograde every submission under ``submissions/<student>/<assignment>/``.
 
     Parameters
@@ -748,8 +771,9 @@ def grade(
 
     Returns
     -------
-    list of Outcome
-        One per student and assignment found, sorted by assignment then student.
+    Outcomes
+        A list with one Outcome per student and assignment found, sorted by assignment
+        then student; its ``kernels`` says how the run started its kernels.
     """
     root = find_root(root) if root is None else Path(root).resolve()
     names = check_assignments(root, assignments)
@@ -768,13 +792,16 @@ def grade(
     return grader.run(names)
 
 
-def summary(outcomes: list[Outcome], *, isolate: bool = True, warm: bool = True) -> str:
+def summary(outcomes: list[Outcome], *, isolate: bool = True) -> str:
     """The table printed at the end of a run.
 
     The score is what the tests awarded out of what they can award; points for written
     answers, which wait for a person in formgrader, are shown apart.
     """
-    lines = [sandboxing.describe(isolate, warm=warm), ""]
+    lines = [sandboxing.describe(isolate)]
+    if getattr(outcomes, "kernels", ""):
+        lines.append(outcomes.kernels)
+    lines.append("")
     header = (
         f"{'student':<20} {'assignment':<20} {'autograded':>13} {'by hand':>8} {'time':>7}  status"
     )

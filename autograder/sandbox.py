@@ -90,15 +90,11 @@ def bubblewrap() -> str | None:
     return shutil.which("bwrap") if sys.platform.startswith("linux") else None
 
 
-def describe(isolate: bool, warm: bool = False) -> str:
+def describe(isolate: bool) -> str:
     """One line on what the sandbox does on this machine."""
     if isolate and bubblewrap():
         user = "as an unprivileged user per kernel, " if os.geteuid() == 0 else ""
-        forked = "; forked from a warm parent" if warm and warm_kernels_available(isolate) else ""
-        return (
-            f"kernels sandboxed with bubblewrap ({user}no network, private filesystem view)"
-            + forked
-        )
+        return f"kernels sandboxed with bubblewrap ({user}no network, private filesystem view)"
     return (
         "WARNING: bubblewrap not available, kernels run with resource limits only "
         "(network and filesystem NOT isolated)"
@@ -288,7 +284,10 @@ class Zygote:
     can enter, and it serves only root, so a kernel cannot ask it for anything.
     """
 
+    SCRIPT = Path(__file__).with_name("zygote.py")
+
     def __init__(self, *, scratch: Path, hide: tuple[Path, ...], expose: tuple[Path, ...]):
+        self.failure = ""  # why it could not be started, once that has happened
         self.scratch = scratch
         self.hide = hide
         self.expose = expose
@@ -308,7 +307,7 @@ class Zygote:
             self._close()
             shutil.rmtree(self.home, ignore_errors=True)
             self.home.mkdir(mode=0o700, parents=True)
-            script = Path(__file__).with_name("zygote.py")
+            script = self.SCRIPT
             command = _bwrap(
                 bubblewrap(),
                 hide=self.hide,
@@ -337,6 +336,24 @@ class Zygote:
                     + (f": {last.splitlines()[-1]}" if last else "")
                 )
 
+    def ensure(self) -> bool:
+        """Start the warm parent, or restart it if it died; False (for the rest of the
+        run) once it has failed to start, so the grader starts kernels from scratch."""
+        if self.failure:
+            return False
+        try:
+            self.start()
+            return True
+        except (OSError, RuntimeError) as error:
+            self.fail(error)
+            return False
+
+    def fail(self, error: Exception) -> None:
+        """Give up on the warm parent for the rest of the run, remembering why."""
+        self.failure = self.failure or (
+            str(error).splitlines()[0] if str(error) else type(error).__name__
+        )
+
     def call(self, request: dict) -> dict:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
             connection.settimeout(30)
@@ -349,8 +366,6 @@ class Zygote:
 
     def spawn(self, argv: list[str], sandbox: Sandbox) -> WarmKernel:
         """Fork a kernel running ``argv`` (an ipykernel command) inside ``sandbox``."""
-        if self.process is None or self.process.poll() is not None:
-            self.start()  # it died (never by a kernel's hand: they cannot signal it)
         private = sandbox.rundir / "home"
         pid = self.call(
             {
@@ -433,11 +448,16 @@ def kernel_manager(
     class SandboxedKernelManager(AsyncKernelManager):
         async def _async_launch_kernel(self, kernel_cmd, **kw):
             if zygote is not None:
-                process = zygote.spawn(kernel_cmd, sandbox)
-                self.provisioner.process = process
-                self.provisioner.pid, self.provisioner.pgid = process.pid, None
-                self._reconcile_connection_info(self.provisioner.connection_info)
-                return
+                try:
+                    process = zygote.spawn(kernel_cmd, sandbox)
+                except (OSError, RuntimeError, ValueError) as error:
+                    zygote.fail(error)  # the grader's fault, not the student's: go cold
+                else:
+                    self.provisioner.process = process
+                    self.provisioner.pid, self.provisioner.pgid = process.pid, None
+                    self._reconcile_connection_info(self.provisioner.connection_info)
+                    return
+            kernel_cmd = wrap_command(kernel_cmd, sandbox)
             log = open(sandbox.rundir / "kernel.log", "ab")
             kw["stdout"] = kw["stderr"] = log
             try:
@@ -451,8 +471,7 @@ def kernel_manager(
             connection = Path(self.connection_file)
             if connection.exists() and os.geteuid() == 0 and sandbox.isolate and bubblewrap():
                 os.chown(connection, sandbox.uid, sandbox.uid)
-            command = super().format_kernel_cmd(extra_arguments)
-            return command if zygote is not None else wrap_command(command, sandbox)
+            return super().format_kernel_cmd(extra_arguments)
 
     manager = SandboxedKernelManager(kernel_name=kernel_name)
     # A signal cannot reach the kernel through bubblewrap's process namespace; an

@@ -20,7 +20,7 @@ import pytest
 from autograder import sandbox as sandboxing
 from autograder.export import cell_rows, export, score_rows
 from autograder.feedback import feedback
-from autograder.grade import LEDGER, grade
+from autograder.grade import LEDGER, grade, summary
 from tests.conftest import ROOT
 from tests.submissions import fixture_answers, solved, write_submission
 
@@ -86,7 +86,7 @@ def test_kernels_started_from_scratch_grade_like_warm_ones(serial, tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "sandboxed with bubblewrap" in result.stdout
-    assert "warm parent" not in result.stdout
+    assert "kernels started from scratch" in result.stdout
     assert cell_rows(root) == cell_rows(serial)
     for student in ("ada", "ben", "cai", "dee", "eve"):  # and every cell's output alike
         fresh, warm = (
@@ -94,6 +94,34 @@ def test_kernels_started_from_scratch_grade_like_warm_ones(serial, tmp_path):
             for r in (root, serial)
         )
         assert [_outputs(c) for c in fresh.cells] == [_outputs(c) for c in warm.cells]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not sandboxing.warm_kernels_available(isolate=True), reason="warm kernels need root and bwrap"
+)
+@pytest.mark.parametrize("breakdown", ["cannot start", "dies while grading"])
+def test_a_failing_warm_parent_costs_nobody_points(serial, tmp_path, monkeypatch, breakdown):
+    """When the warm parent cannot start, or dies under the grader, are kernels started
+    from scratch instead, with the same scores, and does the summary say what happened?"""
+    if breakdown == "cannot start":
+        monkeypatch.setattr(sandboxing.Zygote, "SCRIPT", tmp_path / "no-such-zygote.py")
+    else:
+        spawn = sandboxing.Zygote.spawn
+
+        def killed_first(zygote, argv, sandbox):
+            with zygote.lock:
+                if zygote.process is not None:
+                    zygote.process.kill()
+                    zygote.process.wait()
+            return spawn(zygote, argv, sandbox)
+
+        monkeypatch.setattr(sandboxing.Zygote, "spawn", killed_first)
+    root = make_course(tmp_path)
+    outcomes = grade(root=root, workers=2)
+    assert cell_rows(root) == cell_rows(serial)
+    assert {o.status for o in outcomes} == {"graded"}
+    assert summary(outcomes).splitlines()[1].startswith("WARNING: the warm kernel parent failed")
 
 
 @pytest.mark.slow
