@@ -32,6 +32,7 @@ import json
 import logging
 import os
 import queue
+import re
 import shutil
 import sys
 import tempfile
@@ -43,6 +44,7 @@ from pathlib import Path
 
 import nbformat
 from nbformat import NotebookNode
+from nbformat.corpus.words import generate_corpus_id
 from sqlalchemy.exc import SAWarning
 
 from autograder import sandbox as sandboxing
@@ -296,9 +298,12 @@ def _last_line(path: Path) -> str:
 
 
 def _kill(manager) -> None:
+    """Kill the kernel's process (the deadline's timer thread does it too) and reap it."""
     try:
-        if manager.has_kernel:
-            manager.provisioner.process.kill() if manager.provisioner else None
+        if manager.has_kernel and manager.provisioner:
+            process = manager.provisioner.process
+            process.kill()
+            process.wait(timeout=10)
     except Exception:
         pass
 
@@ -309,12 +314,17 @@ def _release(manager, client) -> None:
     nbclient leaves both open when it did not create the manager: a heartbeat thread and
     about 20 file descriptors per notebook, which a whole class runs out of.
     """
-    from jupyter_core.utils import run_sync
+    from jupyter_core.utils import ensure_event_loop, run_sync
 
     try:
         if client is not None:
             client.stop_channels()
         run_sync(manager.cleanup_resources)()
+        # And the event loop jupyter_core made for this worker thread (the next notebook
+        # gets a new one): left open, each is a socket pair until the end of the run.
+        loop = ensure_event_loop()
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
     except Exception:
         log.debug("cleaning up a kernel manager failed", exc_info=True)
 
@@ -385,6 +395,18 @@ def _prepare_notebook(notebook: NotebookNode) -> NotebookNode:
             cell.source = GUARD_LINE + cell.source
     notebook.cells.insert(0, arm)
     return notebook
+
+
+def _give_cells_ids(notebook: NotebookNode) -> None:
+    """Give an id to each cell without one: the test cells nbgrader puts back in place of
+    deleted ones have none, which nbformat warns about (and will refuse)."""
+    taken = {cell.get("id") for cell in notebook.cells}
+    for cell in notebook.cells:
+        if "id" not in cell:
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+            valid = re.fullmatch(r"[A-Za-z0-9_-]{1,64}", grade_id) and grade_id not in taken
+            cell.id = grade_id if valid else generate_corpus_id()
+            taken.add(cell.id)
 
 
 def _restore_notebook(notebook: NotebookNode) -> NotebookNode:
@@ -520,10 +542,13 @@ class Grader:
                 job.problems[name] = f"{name}.ipynb is missing from the submission"
                 continue
             try:
-                notebook = nbformat.read(path, as_version=4)
+                notebook = nbformat.reads(_notebook_text(path), as_version=4)
                 notebook, _ = self.pipeline.run(
                     self.pipeline.sanitize, notebook, self._resources(job, name)
                 )
+            except _Unreadable as error:
+                job.problems[name] = f"{name}.ipynb is not a readable notebook ({error})"
+                continue
             except Exception as error:
                 detail = str(error).strip().splitlines()
                 job.problems[name] = (
@@ -575,6 +600,7 @@ class Grader:
             notebook, _ = self.pipeline.run(
                 self.pipeline.record, notebook, self._resources(job, name)
             )
+            _give_cells_ids(notebook)
             nbformat.write(notebook, destination / f"{name}.ipynb")
         with self.gradebook() as gb:
             submission = gb.find_submission(job.assignment, job.student)
@@ -669,6 +695,34 @@ class Grader:
                 return True
             except MissingEntry:
                 return False
+
+
+class _Unreadable(ValueError):
+    """A submitted file that is not text or not JSON; the message says where it breaks."""
+
+
+def _notebook_text(path: Path) -> str:
+    """The notebook's text, checked to be UTF-8 JSON, so that a truncated or mangled file
+    is reported by where it breaks rather than by its first characters."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise _Unreadable(f"not UTF-8 text: byte {error.start} of {len(data)}") from None
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as error:
+        at = f"line {error.lineno}, column {error.colno}"
+        if not text.strip():
+            problem = "the file is empty"
+        elif error.msg.startswith("Unterminated string"):  # only the end of the file does that
+            problem = f"the file ends inside a string that starts at {at}; it looks cut off"
+        elif error.pos >= len(text.rstrip()):
+            problem = f"the file ends early, at {at}; it looks cut off"
+        else:
+            problem = f"{error.msg[0].lower()}{error.msg[1:]} at {at}"
+        raise _Unreadable(f"not valid JSON: {problem}") from None
+    return text
 
 
 class Outcomes(list):

@@ -62,8 +62,8 @@ SIGN_MESSAGE = (
     "minus the log-likelihood."
 )
 NOT_JSON = (
-    "not graded: 03_minus_sign.ipynb is not a readable notebook (NotJSONError: Notebook "
-    "does not appear to be JSON: '{not json')"
+    "not graded: 03_minus_sign.ipynb is not a readable notebook (not valid JSON: expecting "
+    "property name enclosed in double quotes at line #, column #)"
 )
 
 
