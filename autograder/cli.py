@@ -95,6 +95,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _shown(path) -> str:
+    """A path as the instructor would type it: relative to where they are, if inside."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     try:
@@ -104,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             written = release(arguments.assignments or None, root=arguments.root)
             print(f"released {len(written)} notebook(s):")
             for path in written:
-                print(f"  {path}")
+                print(f"  {_shown(path)}")
         elif arguments.command == "grade":
             from autograder.grade import grade, summary
 
@@ -128,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             from autograder.export import export
 
             for path in export(root=arguments.root, out=arguments.out):
-                print(f"wrote {path}")
+                print(f"wrote {_shown(path)}")
         elif arguments.command == "feedback":
             from autograder.feedback import feedback
 
@@ -138,8 +147,8 @@ def main(argv: list[str] | None = None) -> int:
             from autograder.report import report, summary
 
             result = report(arguments.assignments or None, root=arguments.root, out=arguments.out)
-            print(f"wrote {result.items_csv}")
-            print(f"wrote {result.html}")
+            print(f"wrote {_shown(result.items_csv)}")
+            print(f"wrote {_shown(result.html)}")
             print(summary(result))
         elif arguments.command == "publish":
             from autograder.publish import DEFAULT_REPO, binder_url, publish

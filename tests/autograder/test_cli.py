@@ -49,3 +49,16 @@ def test_a_folder_that_is_no_course_is_named(tmp_path):
     result = run("--root", str(tmp_path), "release")
     assert result.returncode == 2 and "the course root" in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+def test_written_paths_are_shown_as_the_instructor_would_type_them(course_copy):
+    """Does release name its files relative to where the instructor is (in full from
+    outside), so a printed path can be pasted into the next command?"""
+    inside = run("release", "01_likelihood", cwd=course_copy)
+    assert inside.returncode == 0, inside.stderr
+    assert "  release/01_likelihood/01_likelihood.ipynb\n" in inside.stdout
+    above = run("--root", str(course_copy), "release", "01_likelihood", cwd=course_copy.parent)
+    assert "  course/release/01_likelihood/01_likelihood.ipynb\n" in above.stdout
+    elsewhere = run("--root", str(course_copy), "release", "01_likelihood", cwd=ROOT)
+    expected = course_copy.resolve() / "release" / "01_likelihood" / "01_likelihood.ipynb"
+    assert f"  {expected}\n" in elsewhere.stdout
