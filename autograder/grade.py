@@ -127,6 +127,36 @@ def digest_folder(folder: Path) -> str:
     return hasher.hexdigest()
 
 
+def _sources_table():
+    import sqlalchemy
+
+    metadata = sqlalchemy.MetaData()
+    return sqlalchemy.Table(
+        "autograder_sources",
+        metadata,
+        sqlalchemy.Column("assignment", sqlalchemy.String(128), primary_key=True),
+        sqlalchemy.Column("digest", sqlalchemy.String(64), nullable=False),
+    )
+
+
+def _recorded_sources(engine) -> dict[str, str]:
+    """Each assignment's source digest when its gradebook records were last made."""
+    import sqlalchemy
+
+    table = _sources_table()
+    table.create(engine, checkfirst=True)
+    with engine.begin() as connection:
+        rows = connection.execute(sqlalchemy.select(table.c.assignment, table.c.digest))
+        return {assignment: digest for assignment, digest in rows}
+
+
+def _record_source(engine, assignment: str, digest: str) -> None:
+    table = _sources_table()
+    with engine.begin() as connection:
+        connection.execute(table.delete().where(table.c.assignment == assignment))
+        connection.execute(table.insert().values(assignment=assignment, digest=digest))
+
+
 def _read_ledger(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
@@ -456,6 +486,8 @@ class Grader:
     ):
         self.root = root
         self.submissions = submissions
+        self.sources: dict[str, str] = {}  # assignment -> digest of its source folder
+        self.resynced: list[str] = []  # assignments whose source changed since last run
         self.workers = max(1, int(workers))
         self.force = force
         self.progress = progress
@@ -502,21 +534,47 @@ class Grader:
 
     # -- the gradebook's assignment records -----------------------------------------
     def ensure_assignments(self, names: list[str]) -> dict[str, list[str]]:
-        """Create missing assignment records from source/; return each one's notebooks."""
+        """Bring the gradebook's assignment records in line with source/; return each
+        assignment's notebooks.
+
+        Records are made from source/ when missing, and remade when source/ changed
+        since they were made (a fixed test, new points), as ``nbgrader generate_assignment``
+        would: nbgrader's test cells come back from these records, so stale ones would
+        grade with the old tests. Each assignment's source digest is kept in a table of
+        the gradebook's own database (``autograder_sources``).
+        """
         from nbgrader.api import MissingEntry
 
         from autograder.release import generate_student_versions
 
-        missing = []
+        self.sources = {name: digest_folder(self.root / "source" / name) for name in names}
+        missing, changed = [], []
         with self.gradebook() as gb:
+            recorded = _recorded_sources(gb.engine)
             for name in names:
                 try:
                     gb.find_assignment(name)
                 except MissingEntry:
                     missing.append(name)
-        if missing:
+                    continue
+                if recorded.get(name) != self.sources[name]:
+                    changed.append(name)
+        for name in missing + changed:
             with tempfile.TemporaryDirectory(prefix="autograder-sync-") as scratch:
-                generate_student_versions(self.root, missing, Path(scratch), db_url=self.db_url)
+                try:
+                    generate_student_versions(self.root, [name], Path(scratch), db_url=self.db_url)
+                except CourseError as error:
+                    if "Cannot add or remove cells" not in str(error):
+                        raise
+                    raise CourseError(
+                        f"source/{name} adds or removes graded cells, but submissions of it "
+                        "are already in the gradebook; nbgrader can change a cell's code or "
+                        "points, not the set of cells (put the cells back, or release the "
+                        "change as a new assignment)"
+                    ) from None
+            with self.gradebook() as gb:
+                _record_source(gb.engine, name, self.sources[name])
+        self.resynced = [name for name in changed if recorded.get(name) is not None]
         with self.gradebook() as gb:
             return {
                 name: sorted(nb.name for nb in gb.find_assignment(name).notebooks) for name in names
@@ -643,7 +701,10 @@ class Grader:
         notebooks = self.ensure_assignments(sorted({a for _, a, _ in found})) if found else {}
         outcomes, jobs = [], []
         for student, assignment, folder in found:
-            digest = digest_folder(folder)
+            # The submission and the tests it is graded with: a fixed test regrades it.
+            digest = hashlib.sha256(
+                f"{digest_folder(folder)} {self.sources[assignment]}".encode()
+            ).hexdigest()
             ledger = _read_ledger(self.root / "autograded" / student / assignment / LEDGER)
             if (
                 not self.force
@@ -673,7 +734,14 @@ class Grader:
                 self.executor.zygote.close()
             shutil.rmtree(self.scratch, ignore_errors=True)
         self.progress.finish()
-        return Outcomes(sorted(outcomes, key=lambda o: (o.assignment, o.student)), self._kernels())
+        notes = [
+            f"source/{name} changed since it was last graded: its gradebook records were "
+            "remade and its submissions regraded"
+            for name in self.resynced
+        ]
+        return Outcomes(
+            sorted(outcomes, key=lambda o: (o.assignment, o.student)), self._kernels(), notes
+        )
 
     def _kernels(self) -> str:
         zygote = self.executor.zygote
@@ -726,12 +794,13 @@ def _notebook_text(path: Path) -> str:
 
 
 class Outcomes(list):
-    """What :func:`grade` returns: one :class:`Outcome` per submission, and ``kernels``,
-    how this run started its kernels (for the summary)."""
+    """What :func:`grade` returns: one :class:`Outcome` per submission, ``kernels``, how
+    this run started its kernels, and ``notes`` for the instructor (for the summary)."""
 
-    def __init__(self, outcomes=(), kernels: str = ""):
+    def __init__(self, outcomes=(), kernels: str = "", notes: list[str] | None = None):
         super().__init__(outcomes)
         self.kernels = kernels
+        self.notes = list(notes or [])
 
 
 class _Quiet:
@@ -855,6 +924,7 @@ def summary(outcomes: list[Outcome], *, isolate: bool = True) -> str:
     lines = [sandboxing.describe(isolate)]
     if getattr(outcomes, "kernels", ""):
         lines.append(outcomes.kernels)
+    lines.extend(getattr(outcomes, "notes", []))
     lines.append("")
     header = (
         f"{'student':<20} {'assignment':<20} {'autograded':>13} {'by hand':>8} {'time':>7}  status"

@@ -10,6 +10,7 @@ which lets a test assert that the committed ``release/`` is exactly what this re
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -37,10 +38,19 @@ def generate_student_versions(root: Path, names: list[str], out: Path, *, db_url
     for name in names:
         result = api.generate_assignment(name, force=True, create=True)
         if not result["success"]:
-            reason = (result.get("error") or result.get("log") or "").strip().splitlines()
-            raise CourseError(
-                f"cannot generate {name}: {reason[-1] if reason else 'unknown error'}"
-            )
+            raise CourseError(f"cannot generate {name}: {_reason(result)}")
+
+
+def _reason(result: dict) -> str:
+    """The line of nbgrader's log that names the problem: the innermost exception's
+    message rather than nbgrader's closing "see the above traceback"."""
+    lines = f"{result.get('log') or ''}\n{result.get('error') or ''}".strip().splitlines()
+    errors = [
+        line.strip()
+        for line in lines
+        if re.match(r"\s*[\w.]*(Error|Exception): ", line) and "NbGraderException" not in line
+    ]
+    return (errors or lines or ["unknown error"])[-1]
 
 
 def _normalise(path: Path) -> None:

@@ -217,3 +217,72 @@ def test_feedback_shows_messages_but_no_hidden_test_code(serial, tmp_path):
     assert hidden and not [line for line in hidden if line in page]
     assert "BEGIN HIDDEN" not in page and "Traceback" not in page
     assert "passed" in (tmp_path / "ada" / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text()
+
+
+def _edit_source_cell(root: Path, grade_id: str, change) -> None:
+    path = root / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    cell = next(
+        c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id
+    )
+    change(cell)
+    nbformat.write(notebook, path)
+
+
+@pytest.mark.slow
+def test_a_test_fixed_in_source_regrades_its_assignment(tmp_path):
+    """When the instructor fixes a test (new code, new points) after grading, does the next
+    plain run grade every submission of it with the new test, say so, and then rest?
+    (nbgrader puts test cells back from the gradebook, so stale records would silently
+    keep the old test.)"""
+    root = make_course(tmp_path)
+    grade(root=root, workers=2)
+    before = {(r["student_id"], r["grade_id"]): r for r in cell_rows(root)}
+    _edit_source_cell(
+        root, "test_likelihood_bernoulli_hidden", lambda c: c.metadata.nbgrader.update(points=3)
+    )
+    _edit_source_cell(
+        root,
+        "test_likelihood_gaussian_standard",
+        lambda c: setattr(c, "source", c.source + '\nassert False, "a stricter test"'),
+    )
+    outcomes = grade(root=root, workers=2)
+    assert {o.status for o in outcomes} == {"graded"}
+    assert any("source/01_likelihood changed since it was last graded" in line for line in
+               summary(outcomes).splitlines()[:4])  # fmt: skip
+    after = {(r["student_id"], r["grade_id"]): r for r in cell_rows(root)}
+    assert after.keys() == before.keys()
+    for (student, grade_id), row in after.items():
+        if grade_id == "test_likelihood_gaussian_standard":
+            assert row["score"] == 0.0, student
+        elif grade_id == "test_likelihood_bernoulli_hidden":
+            assert row["max_score"] == 3.0
+            assert row["score"] == before[student, grade_id]["score"] * 1.5
+        else:
+            assert row == before[student, grade_id]
+    assert {o.status for o in grade(root=root, workers=2)} == {"unchanged"}
+
+
+def test_adding_a_cell_after_grading_is_refused_in_one_line(tmp_path):
+    """Does a source that gains a graded cell after submissions were graded stop the run
+    with one line saying what nbgrader cannot do and what to do instead?"""
+    root = make_course(tmp_path)
+    for student in ("ben", "cai", "dee", "eve"):
+        shutil.rmtree(root / "submitted" / student)
+    grade(root=root, workers=1)
+    path = root / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    extra = nbformat.v4.new_code_cell("assert True")
+    extra.metadata.nbgrader = {
+        "grade": True, "solution": False, "locked": True, "points": 1,
+        "grade_id": "test_extra", "schema_version": 3,
+    }  # fmt: skip
+    notebook.cells.append(extra)
+    nbformat.write(notebook, path)
+    result = subprocess.run(
+        [sys.executable, "-m", "autograder", "--root", str(root), "grade"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "adds or removes graded cells" in result.stderr
+    assert [r["student_id"] for r in score_rows(root)] == ["ada"]  # nothing lost
