@@ -119,7 +119,10 @@ def _prlimit(limits: Limits) -> list[str]:
 def kernel_environment(sandbox: Sandbox, home: str | None = None) -> dict[str, str]:
     """Environment variables for the kernel: a private home, one BLAS thread, no colours."""
     if home is None:
-        home = "/tmp" if sandbox.isolate and bubblewrap() else str(sandbox.workdir / ".home")
+        # In the run folder, as for kernels forked warm: the same home gives the same
+        # outputs (IPython shows paths under it as ~), and the notebook's folder stays
+        # as the student left it.
+        home = str(sandbox.rundir / "home")
     return {
         "HOME": home,
         "MPLCONFIGDIR": f"{home}/.matplotlib",
@@ -258,6 +261,7 @@ def sandbox_uses_uids() -> bool:
 
 def prepare(sandbox: Sandbox) -> None:
     """Create the sandbox folders, writable by the unprivileged kernel user."""
+    (sandbox.rundir / "home").mkdir(parents=True, exist_ok=True)
     for path in (sandbox.workdir, sandbox.rundir):
         path.mkdir(parents=True, exist_ok=True)
         path.chmod(0o700)  # private to its kernel (kernels forked warm share a mount view)

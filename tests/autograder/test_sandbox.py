@@ -94,24 +94,32 @@ with socket.socket(socket.AF_UNIX) as connection:
     assert zygote.call({"op": "poll", "pid": 1}) == {"exit": -1}
 
 
-def test_a_forked_kernel_runs_as_its_own_user_in_its_folder_with_its_limits(zygote, scratch):
-    """Does a kernel forked from the warm parent run code as the user, in the folder and
-    with the memory limit it was given, unable to write outside its folders?"""
+@pytest.mark.parametrize("start", ["forked", "from scratch"])
+def test_a_kernel_runs_as_its_own_user_in_its_folder_with_its_limits(scratch, start, request):
+    """Does a kernel, forked from the warm parent or started from scratch, run code as the
+    user, in the folder, with the memory limit and private home it was given, unable to
+    write outside its folders or read another kernel's? (The same home both ways:
+    IPython writes paths under it as ~, so a different one changes tracebacks.)"""
+    zygote = request.getfixturevalue("zygote") if start == "forked" else None
     uid = sandboxing.uid_block(1)[0]
     box = sandboxing.Sandbox(
         workdir=scratch / "k-work",
         rundir=scratch / "k-run",
-        hide=(ROOT,),
+        hide=(ROOT, scratch),  # as the grader does: its run folders are bound back in
         expose=EXPOSE,
         limits=sandboxing.Limits(memory_bytes=3 * 1024**3),
         uid=uid,
     )
     sandboxing.prepare(box)
+    other = scratch / "another-kernel-run" / "kernel.json"  # another kernel's secrets
+    other.parent.mkdir(mode=0o700)
+    other.write_text("{}")
     manager = sandboxing.kernel_manager(box, zygote=zygote)
     probe = nbformat.v4.new_code_cell(
         "import os, resource, numpy\n"
         "print(os.getuid(), os.getcwd(), resource.getrlimit(resource.RLIMIT_AS)[0],"
-        " os.access('/usr', os.W_OK), os.access(os.path.dirname(os.getcwd()), os.R_OK))"
+        f" os.access('/usr', os.W_OK), os.access({str(other)!r}, os.R_OK),"
+        " os.path.expanduser('~'), os.access(os.path.expanduser('~'), os.W_OK))"
     )
     notebook = nbformat.v4.new_notebook(cells=[probe])
     try:
@@ -125,5 +133,7 @@ def test_a_forked_kernel_runs_as_its_own_user_in_its_folder_with_its_limits(zygo
         str(3 * 1024**3),
         "False",
         "False",
+        str(box.rundir / "home"),
+        "True",
     ]
     assert sandboxing.user_processes(uid) == []
