@@ -19,6 +19,10 @@ Design notes
 * The learner's function is called with NumPy floating-point warnings silenced: a
   correct answer that evaluates ``0 * log(0)`` along the way must not be marked wrong
   because a warning reached stderr (nbgrader scores any stderr output as a failure).
+* An error raised by the learner's function fails the check with the same kind of
+  message (what was called, what was expected, the error, the hint), chained to the
+  original error so the traceback still points at the learner's line.
+  ``NotImplementedError``, the mark of an unanswered exercise, passes through unchanged.
 """
 
 from __future__ import annotations
@@ -61,6 +65,10 @@ _abs = np.abs
 _catch_warnings = warnings.catch_warnings
 _simplefilter = warnings.simplefilter
 _ndarray = np.ndarray
+_type = builtins.type
+_str = builtins.str
+_Exception = builtins.Exception
+_NotImplementedError = builtins.NotImplementedError
 
 
 class CheckFailure(AssertionError):
@@ -100,21 +108,56 @@ def call(function, *args, **kwargs):
     """Call the learner's ``function(*args, **kwargs)`` with NumPy warnings silenced.
 
     Arrays are copied first, so a function that modifies its input in place cannot
-    change the data the next check uses. Exceptions (``NotImplementedError`` for an
-    unanswered exercise included) propagate unchanged.
+    change the data the next check uses. An error the function raises becomes a
+    :class:`CheckFailure` that names it; ``NotImplementedError`` (an unanswered
+    exercise) propagates unchanged.
     """
+    return _call(function, args, kwargs, expected="a result", hint="")
+
+
+def _call(function, args, kwargs, *, expected: str, hint: str):
     args = tuple(a.copy() if _isinstance(a, _ndarray) else a for a in args)
-    with _catch_warnings():
-        _simplefilter("ignore")
-        with _errstate(all="ignore"):
-            return function(*args, **kwargs)
+    try:
+        with _catch_warnings():
+            _simplefilter("ignore")
+            with _errstate(all="ignore"):
+                return function(*args, **kwargs)
+    except _NotImplementedError:
+        raise
+    except _Exception as error:
+        what = f"{_signature(function, args, kwargs)} raised an error instead of returning."
+        raise _failure(what, expected, _error_text(error), hint) from error
 
 
-def _fail(what: str, expected: str, got: str, hint: str):
+def _error_text(error: BaseException) -> str:
+    """``"TypeError: f() takes 1 positional argument but 2 were given"``, on one line."""
+    name = _getattr(_type(error), "__name__", None)
+    name = name if _isinstance(name, _str) else "an error"
+    try:
+        detail = _str(error)
+    except _Exception:  # a learner's exception class whose __str__ itself fails
+        detail = ""
+    lines = detail.strip().splitlines() if _isinstance(detail, _str) else []
+    text = f"{name}: {lines[0]}" if lines else name
+    return text if _len(text) <= 200 else text[:197] + "..."
+
+
+def _failure(what: str, expected: str, got: str, hint: str) -> CheckFailure:
     lines = [what, f"  expected: {expected}", f"  got:      {got}"]
     if hint:
         lines.append(f"  hint: {hint}")
-    raise CheckFailure("\n".join(lines))
+    return CheckFailure("\n".join(lines))
+
+
+def _fail(what: str, expected: str, got: str, hint: str):
+    raise _failure(what, expected, got, hint)
+
+
+def _not_numbers(value) -> str:
+    """A hint for a result that is not numbers: SciPy's optimizer result is the usual one."""
+    if _getattr(value, "x", None) is not None and _getattr(value, "fun", None) is not None:
+        return "that is SciPy's whole optimizer result; return its `.x`, the minimizer."
+    return ""
 
 
 def to_float(value, *, what: str = "your function") -> float:
@@ -126,7 +169,7 @@ def to_float(value, *, what: str = "your function") -> float:
             _simplefilter("ignore")
             array = _asarray(value, dtype=_float)
     except (TypeError, ValueError):
-        _fail(f"{what} did not return a number.", "a number", describe(value), "")
+        _fail(f"{what} did not return a number.", "a number", describe(value), _not_numbers(value))
     if array.size != 1:
         _fail(
             f"{what} returned {array.size} values instead of one number.",
@@ -146,7 +189,8 @@ def to_array(value, *, what: str = "your function") -> np.ndarray:
             _simplefilter("ignore")
             return _asarray(value, dtype=_float)
     except (TypeError, ValueError):
-        _fail(f"{what} did not return an array of numbers.", "an array", describe(value), "")
+        hint = _not_numbers(value)
+        _fail(f"{what} did not return an array of numbers.", "an array", describe(value), hint)
 
 
 def _same_float(got: float, expected: float, rtol: float, atol: float) -> bool:
@@ -159,30 +203,33 @@ def _same_float(got: float, expected: float, rtol: float, atol: float) -> bool:
 
 def expect_value(
     function, *args, expected, hint: str = "", rtol: float = 1e-7, atol: float = 1e-12, **kwargs
-) -> float:
+) -> None:
     """Call ``function(*args, **kwargs)`` and check that it returns the number ``expected``.
 
     Infinite expectations must be matched exactly (``-inf`` is not ``0.0``), and ``nan``
-    is never accepted for a finite or infinite expectation. Returns the value, as a float.
+    is never accepted for a finite or infinite expectation. Returns None, so a check left
+    last in a test cell gives nbgrader no number to read as a partial score.
     """
     what = _signature(function, args, kwargs)
-    got = to_float(call(function, *args, **kwargs), what=what)
     expected = _float(expected)
+    result = _call(function, args, kwargs, expected=describe(expected), hint=hint)
+    got = to_float(result, what=what)
     if not _same_float(got, expected, rtol, atol):
         _fail(f"{what} returned the wrong value.", describe(expected), describe(got), hint)
 
 
 def expect_array(
     function, *args, expected, hint: str = "", rtol: float = 1e-7, atol: float = 1e-12, **kwargs
-) -> np.ndarray:
+) -> None:
     """Call ``function(*args, **kwargs)`` and check that it returns the array ``expected``.
 
     The shape must match exactly; values are compared elementwise as in
-    :func:`expect_value`. Returns the result, as a float array.
+    :func:`expect_value`. Returns None, like :func:`expect_value`.
     """
     what = _signature(function, args, kwargs)
-    got = to_array(call(function, *args, **kwargs), what=what)
     expected = _asarray(expected, dtype=_float)
+    result = _call(function, args, kwargs, expected=describe(expected), hint=hint)
+    got = to_array(result, what=what)
     if got.shape != expected.shape:
         _fail(
             f"{what} returned an array of the wrong shape.",

@@ -119,3 +119,85 @@ def test_long_arrays_are_described_briefly():
     """Does a failure message about a million samples stay short?"""
     text = checks.describe(np.zeros(10**6))
     assert "1000000 values" in text and len(text) < 80
+
+
+def one_argument_log_pdf(x):
+    return -0.5 * x**2
+
+
+def mean_nll_passing_a_tuple(log_pdf, x, *params):
+    return -float(np.mean(log_pdf(x, params)))  # the mistake: params as one tuple
+
+
+def test_an_error_in_learner_code_fails_with_the_hint():
+    """Does a function that raises get the test's hint, its error, and its own traceback?"""
+    with pytest.raises(checks.CheckFailure) as failure:
+        checks.expect_value(
+            mean_nll_passing_a_tuple,
+            one_argument_log_pdf,
+            np.zeros(2),
+            expected=0.0,
+            hint="pass the parameters on with *params.",
+        )
+    message = str(failure.value)
+    assert message.startswith("mean_nll_passing_a_tuple(one_argument_log_pdf, [0.0, 0.0])")
+    assert "raised an error instead of returning" in message
+    assert "expected: 0" in message
+    assert "got:      TypeError: one_argument_log_pdf() takes 1 positional argument" in message
+    assert "hint: pass the parameters on with *params." in message
+    assert isinstance(failure.value.__cause__, TypeError)  # the learner's line stays visible
+
+
+def test_an_error_in_a_property_check_is_named():
+    """Does checks.call turn an error into a learner-worded failure too?"""
+    with pytest.raises(checks.CheckFailure, match="ValueError: math domain error"):
+        checks.call(math.log, 0.0)
+
+
+def test_an_unanswered_exercise_still_raises_not_implemented():
+    """Does NotImplementedError pass through, so an unanswered release notebook fails plainly?"""
+
+    def unanswered(x):
+        raise NotImplementedError()
+
+    with pytest.raises(NotImplementedError):
+        checks.expect_value(unanswered, 1.0, expected=1.0)
+    with pytest.raises(NotImplementedError):
+        checks.call(unanswered, 1.0)
+
+
+class UnprintableError(Exception):
+    def __str__(self):
+        raise RuntimeError("no")
+
+
+@pytest.mark.parametrize(
+    ("error", "shown"),
+    [
+        (UnprintableError(), "got:      UnprintableError\n"),
+        (ValueError("first line\n" + "x" * 500), "got:      ValueError: first line\n"),
+        (ValueError("y" * 500), "got:      ValueError: " + "y" * 185 + "...\n"),
+    ],
+)
+def test_an_error_is_shown_on_one_short_line(error, shown):
+    """Does an error with a broken, multi-line or very long message still give one line?"""
+
+    def raises():
+        raise error
+
+    with pytest.raises(checks.CheckFailure) as failure:
+        checks.expect_value(raises, expected=1.0)
+    assert shown in str(failure.value) + "\n"
+
+
+@pytest.mark.parametrize("shape", ["number", "array"])
+def test_returning_scipys_optimizer_result_is_named(shape):
+    """Does returning minimize's whole result, not its .x, get a hint saying so?"""
+    from scipy import optimize
+
+    def fit():
+        return optimize.minimize_scalar(lambda t: (t - 0.3) ** 2, bounds=(0, 1), method="bounded")
+
+    check = checks.expect_value if shape == "number" else checks.expect_array
+    with pytest.raises(checks.CheckFailure, match=r"return its `\.x`"):
+        check(fit, expected=0.3 if shape == "number" else [0.3])
