@@ -71,7 +71,7 @@ TOP_MESSAGES = 3
 HARDEST = 5
 #: Below this many students a correlation says nothing (with two it is always +-1).
 MIN_STUDENTS_FOR_DISCRIMINATION = 3
-#: Normalised messages are cut here: a flood on stderr must not become a table cell.
+#: Normalized messages are cut here: a flood on stderr must not become a table cell.
 MESSAGE_LIMIT = 300
 #: How the cells lost by a submission that could not be run are counted.
 NOT_GRADED = "not graded"
@@ -191,7 +191,7 @@ def normalise_message(text: str) -> str:
 
 
 def group_failures(texts, top: int = TOP_MESSAGES) -> list[Failure]:
-    """The ``top`` most frequent of ``texts`` once normalised, most frequent first; on a
+    """The ``top`` most frequent of ``texts`` once normalized, most frequent first; on a
     tie a learner's mistake ranks above a submission that could not be graded."""
     groups: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
     for text in texts:

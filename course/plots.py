@@ -21,6 +21,7 @@ __all__ = [
     "compare_distributions",
     "curve_with_optimum",
     "histogram_with_density",
+    "per_sample_bars",
     "plot_over_n",
     "use_style",
 ]
@@ -113,6 +114,52 @@ def curve_with_optimum(
     ax.set_ylabel(ylabel)
     if label:
         ax.legend()
+    return ax
+
+
+def per_sample_bars(
+    values,
+    outcomes,
+    *,
+    ax=None,
+    ylabel: str = "",
+    ylim: tuple[float, float] | None = None,
+    mean_label: str | None = None,
+    xlabel: str = "flip (its outcome below the bar)",
+):
+    """One bar per sample, its outcome written under it: what each sample contributes.
+
+    Parameters
+    ----------
+    values : array_like
+        The height of each bar, e.g. ``p(x_i)``, ``log p(x_i)`` or ``-log p(x_i)``.
+    outcomes : array_like
+        The samples themselves, shown as the tick labels (same length as ``values``).
+    ylim : (float, float), optional
+        Fixed limits, so the bars can be compared as a slider moves.
+    mean_label : str, optional
+        When given, a dashed line at the mean of ``values``, with this legend label.
+    """
+    ax = _axes(ax)
+    values = np.asarray(values, dtype=float)
+    outcomes = np.asarray(outcomes)
+    if values.shape != outcomes.shape or values.ndim != 1:
+        raise ValueError(
+            f"values and outcomes must be 1-D and of the same length, "
+            f"got shapes {values.shape} and {outcomes.shape}"
+        )
+    positions = np.arange(values.size)
+    ax.bar(positions, values, color=COLORS["orange"])
+    ax.set_xticks(positions, [str(v) for v in outcomes.tolist()])
+    if mean_label is not None:
+        ax.axhline(
+            values.mean(), color=COLORS["black"], linestyle="--", linewidth=1.2, label=mean_label
+        )
+        ax.legend(loc="upper right")
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     return ax
 
 
@@ -224,7 +271,7 @@ def histogram_with_density(
     xlabel: str = "$x$",
     discrete: bool = False,
 ):
-    """Draw a normalised histogram of the data ``x`` with model densities on top.
+    """Draw a normalized histogram of the data ``x`` with model densities on top.
 
     Parameters
     ----------

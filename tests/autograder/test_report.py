@@ -181,7 +181,7 @@ def test_the_same_hint_with_other_numbers_groups_together():
 
 
 def test_normalising_spares_names_and_sentences():
-    """Does normalising replace numbers, lists and inf/nan but leave names and full stops?"""
+    """Does normalizing replace numbers, lists and inf/nan but leave names and full stops?"""
     assert normalise_message("np.float64 in 03_minus_sign is 1. Next") == (
         "np.float64 in 03_minus_sign is #. Next"
     )
