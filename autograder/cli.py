@@ -130,7 +130,13 @@ def main(argv: list[str] | None = None) -> int:
                 warm=not arguments.fresh_kernels,
             )
             if not outcomes:
-                print("no submissions found")
+                where = arguments.submissions or "submitted"
+                print(
+                    f"no submissions found in {where} (expected "
+                    f"{where}/<student_id>/<assignment>/<assignment>.ipynb)"
+                )
+                for note in outcomes.notes:
+                    print(note)
             else:
                 print(summary(outcomes))
         elif arguments.command == "export":

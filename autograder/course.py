@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -86,9 +88,79 @@ def check_assignments(root: Path, requested: list[str] | None) -> list[str]:
 def write_atomically(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so that a reader sees the old file or the new, never half.
 
-    Creates the parent folder if needed.
+    Creates the parent folder if needed; a failure is a one-line :class:`CourseError` and
+    leaves neither a ``.partial`` file nor a changed ``path`` behind.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
+    write_all_atomically({path: text})
+
+
+def write_all_atomically(files: dict[Path, str]) -> None:
+    """Write several files that belong together (``scores.csv`` and ``tests.csv``).
+
+    Every file is written to a ``.partial`` neighbour first and the partials are moved
+    into place only when all of them were written, so a full disk or a bad folder leaves
+    the old set intact rather than one new file beside one old one.
+    """
+    partials = {Path(path): Path(path).with_name(Path(path).name + ".partial") for path in files}
+    try:
+        for path, text in files.items():
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partials[path].write_text(text, encoding="utf-8")
+        for path, partial in partials.items():
+            os.replace(partial, path)
+    except OSError as error:
+        for partial in partials.values():
+            with contextlib.suppress(OSError):
+                partial.unlink()
+        where = str(error.filename or next(iter(partials))).removesuffix(".partial")
+        raise CourseError(f"cannot write {where}: {error.strerror or error}") from None
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def sqlite_path(db_url: str) -> Path | None:
+    """The file behind a ``sqlite:///`` URL, or None for another database."""
+    prefix = "sqlite:///"
+    return Path(db_url[len(prefix) :]) if db_url.startswith(prefix) else None
+
+
+def check_gradebook(db_url: str, *, must_exist: bool) -> None:
+    """Fail with one line unless the gradebook at ``db_url`` can be read.
+
+    A missing file is fine when ``must_exist`` is False (``grade`` creates it). An empty
+    file, a file that is not SQLite, or a damaged database is refused by every command,
+    so that no command replaces a damaged gradebook with a fresh empty one, or exports
+    one as a class with no grades.
+    """
+    path = sqlite_path(db_url)
+    if path is None:
+        return
+    if not path.exists():
+        if must_exist:
+            raise CourseError(f"no gradebook at {path}: run `autograder grade` first")
+        return
+    advice = "restore it from a backup, or move it aside to start a new one"
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+    except OSError as error:
+        raise CourseError(f"cannot read the gradebook {path}: {error.strerror}") from None
+    if not header:
+        raise CourseError(f"the gradebook {path} is an empty file: {advice}")
+    if header != SQLITE_HEADER:
+        raise CourseError(f"the gradebook {path} is not an SQLite database: {advice}")
+    try:
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            verdict = connection.execute("PRAGMA quick_check").fetchone()[0]
+            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+        finally:
+            connection.close()
+    except sqlite3.Error as error:
+        raise CourseError(f"the gradebook {path} is damaged ({error}): {advice}") from None
+    if verdict != "ok":
+        raise CourseError(f"the gradebook {path} is damaged ({verdict}): {advice}")
+    if tables and "assignment" not in tables:
+        raise CourseError(f"{path} is an SQLite database but not an nbgrader gradebook: {advice}")

@@ -15,7 +15,13 @@ import csv
 import io
 from pathlib import Path
 
-from autograder.course import CourseError, find_root, load_config, write_atomically
+from autograder.course import (
+    CourseError,
+    check_gradebook,
+    find_root,
+    load_config,
+    write_all_atomically,
+)
 
 SCORE_FIELDS = ("student_id", "assignment", "score", "max_score")
 TEST_FIELDS = ("student_id", "assignment", "notebook", "grade_id", "score", "max_score")
@@ -26,10 +32,7 @@ def _gradebook(root: Path):
 
     config = load_config(root)
     url = config.CourseDirectory.get("db_url", "") or f"sqlite:///{root / 'gradebook.db'}"
-    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
-        raise CourseError(
-            f"no gradebook at {url[len('sqlite:///') :]}: run `autograder grade` first"
-        )
+    check_gradebook(url, must_exist=True)
     return Gradebook(url, config.CourseDirectory.course_id)
 
 
@@ -77,23 +80,44 @@ def cell_rows(root: Path) -> list[dict]:
     )
 
 
-def _write_csv(path: Path, fields, rows) -> None:
+def _csv(fields, rows) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    write_atomically(path, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def _rows_in(path: Path) -> int:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return max(0, sum(1 for line in handle if line.strip()) - 1)
+    except OSError:
+        return 0
 
 
 def export(*, root: Path | None = None, out: Path | None = None) -> tuple[Path, Path]:
-    """Write ``scores.csv`` and ``tests.csv`` into ``out`` (default ``<root>/grades``)."""
+    """Write ``scores.csv`` and ``tests.csv`` into ``out`` (default ``<root>/grades``).
+
+    Both files are replaced together or not at all. An export with no rows does not
+    replace a ``scores.csv`` that has some: a gradebook with no submissions where there
+    used to be grades is more likely a mistake than a class that vanished.
+    """
     root = find_root(root) if root is None else Path(root).resolve()
     out = Path(out) if out is not None else root / "grades"
     scores, tests = score_rows(root), cell_rows(root)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise CourseError(f"cannot create {out}: {error.strerror}") from None
-    _write_csv(out / "scores.csv", SCORE_FIELDS, scores)
-    _write_csv(out / "tests.csv", TEST_FIELDS, tests)
+    if out.exists() and not out.is_dir():
+        raise CourseError(f"cannot write into {out}: it is a file, not a folder")
+    previous = _rows_in(out / "scores.csv")
+    if not scores and previous:
+        raise CourseError(
+            f"the gradebook has no submissions, but {out / 'scores.csv'} has {previous} "
+            "row(s): not replaced (move it aside to export an empty gradebook)"
+        )
+    write_all_atomically(
+        {
+            out / "scores.csv": _csv(SCORE_FIELDS, scores),
+            out / "tests.csv": _csv(TEST_FIELDS, tests),
+        }
+    )
     return out / "scores.csv", out / "tests.csv"

@@ -30,6 +30,7 @@ import hashlib
 import importlib.util
 import json
 import logging
+import math
 import os
 import queue
 import re
@@ -50,7 +51,9 @@ from sqlalchemy.exc import SAWarning
 from autograder import sandbox as sandboxing
 from autograder.course import (
     CourseError,
+    assignments,
     check_assignments,
+    check_gradebook,
     find_root,
     load_config,
     write_atomically,
@@ -104,7 +107,8 @@ class Outcome:
     seconds: float = 0.0
     digest: str = ""
     notebooks: dict[str, str] = field(default_factory=dict)  # notebook -> problem, if any
-    manual_points: float = 0.0  # points still to be graded by hand (written answers)
+    manual_points: float = 0.0  # points of the cells graded by hand (written answers)
+    auto_score: float | None = None  # points the tests awarded (None in old ledgers)
 
 
 @dataclass
@@ -119,11 +123,15 @@ class _Job:
 
 
 def digest_folder(folder: Path) -> str:
-    """A digest of every file under ``folder`` (names and contents)."""
+    """A digest of every file under ``folder`` (names and contents; a symbolic link by
+    where it points, never by what it points at)."""
     hasher = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+    for path in sorted(p for p in folder.rglob("*") if p.is_symlink() or p.is_file()):
         hasher.update(str(path.relative_to(folder)).encode() + b"\0")
-        hasher.update(hashlib.sha256(path.read_bytes()).digest())
+        if path.is_symlink():
+            hasher.update(b"link:" + os.readlink(path).encode(errors="surrogateescape"))
+        else:
+            hasher.update(hashlib.sha256(path.read_bytes()).digest())
     return hasher.hexdigest()
 
 
@@ -162,6 +170,51 @@ def _read_ledger(path: Path) -> dict:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
+
+
+def _linked(folder: Path) -> Path | None:
+    """The student's or the assignment's folder, if either is a symbolic link.
+
+    The grader runs as root: following a link would let a submission point at source/
+    (the solutions) or at another student's work.
+    """
+    for path in (folder.parent, folder):
+        if path.is_symlink():
+            return path
+    return None
+
+
+def _found(folder: Path) -> str:
+    """ " (found: a.ipynb, b.ipynb)", the notebooks a submission does hold, if any."""
+    try:
+        names = sorted(p.name for p in folder.iterdir() if p.suffix == ".ipynb")
+    except OSError:
+        return ""
+    if not names:
+        return ""
+    shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+    return f" (found: {shown})"
+
+
+def unrecognized(submissions: Path, known: list[str]) -> list[str]:
+    """Entries of the submissions folder that are not ``<student_id>/<assignment>/``
+    folders of this course, each with why ("grace (03_minus_sign is a file)")."""
+    skipped = []
+    for entry in sorted(submissions.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if not entry.is_dir():
+            skipped.append(f"{entry.name} (a file)")
+            continue
+        if entry.name in known:
+            skipped.append(f"{entry.name} (an assignment name where a student id belongs)")
+            continue
+        files = [name for name in known if (entry / name).exists() and not (entry / name).is_dir()]
+        if files:
+            skipped.append(f"{entry.name} ({files[0]} is a file)")
+        elif not any((entry / name).is_dir() for name in known):
+            skipped.append(f"{entry.name} (holds no assignment folder)")
+    return skipped
 
 
 def discover(submissions: Path, names: list[str]) -> list[tuple[str, str, Path]]:
@@ -497,9 +550,10 @@ class Grader:
         self.config.NbGraderAPI.log_level = logging.ERROR
         self.db_url = self._db_url()
         self.config.CourseDirectory.db_url = self.db_url
-        cell_timeout = int(timeout) if timeout else int(self.config.Execute.get("timeout", 30))
-        if cell_timeout <= 0:
-            raise CourseError(f"--timeout must be a positive number of seconds, got {timeout}")
+        check_gradebook(self.db_url, must_exist=False)
+        cell_timeout = _cell_timeout(
+            timeout if timeout is not None else self.config.Execute.get("timeout", 30)
+        )
         self.pipeline = _Pipeline(self.config)
         self.scratch = Path(tempfile.mkdtemp(prefix="autograder-grade-"))
         os.chmod(self.scratch, 0o711)  # kernels may pass through, not list
@@ -584,20 +638,26 @@ class Grader:
     def prepare(self, job: _Job, notebook_names: list[str]) -> None:
         with self.gradebook() as gb:
             gb.update_or_create_student(job.student)
-            timestamp = job.folder / "timestamp.txt"
-            if timestamp.is_file() and timestamp.read_text().strip():
+            timestamp = _timestamp(job.folder)
+            if timestamp:
                 try:
-                    gb.update_or_create_submission(
-                        job.assignment, job.student, timestamp=timestamp.read_text().strip()
-                    )
-                except Exception:
+                    gb.update_or_create_submission(job.assignment, job.student, timestamp=timestamp)
+                except Exception:  # not a date nbgrader can parse: graded without one
+                    gb.db.rollback()
                     gb.update_or_create_submission(job.assignment, job.student)
             else:
                 gb.update_or_create_submission(job.assignment, job.student)
+        link = _linked(job.folder)
         for name in notebook_names:
             path = job.folder / f"{name}.ipynb"
+            if link is not None or path.is_symlink():
+                what = f"{name}.ipynb" if link is None else f"the folder {link.name}/"
+                job.problems[name] = f"{what} is a symbolic link, not submitted work (not followed)"
+                continue
             if not path.is_file():
-                job.problems[name] = f"{name}.ipynb is missing from the submission"
+                job.problems[name] = f"{name}.ipynb is missing from the submission" + _found(
+                    job.folder
+                )
                 continue
             try:
                 notebook = nbformat.reads(_notebook_text(path), as_version=4)
@@ -663,12 +723,16 @@ class Grader:
         with self.gradebook() as gb:
             submission = gb.find_submission(job.assignment, job.student)
             score, max_score = float(submission.score), float(submission.max_score)
-            manual = sum(
-                float(grade.max_score)
-                for notebook in submission.notebooks
-                for grade in notebook.grades
-                if grade.needs_manual_grade
-            )
+            manual = auto_score = 0.0
+            for notebook in submission.notebooks:
+                # A graded cell that is also an answer cell is graded by a person, whatever
+                # its state (a blank answer is scored 0 without one); the rest are tests.
+                by_hand = {cell.name for cell in notebook.notebook.solution_cells}
+                for grade in notebook.grades:
+                    if grade.name in by_hand:
+                        manual += float(grade.max_score)
+                    else:
+                        auto_score += float(grade.score or 0.0)
         outcome = Outcome(
             student=job.student,
             assignment=job.assignment,
@@ -680,6 +744,7 @@ class Grader:
             digest=job.digest,
             notebooks=dict(job.problems),
             manual_points=manual,
+            auto_score=auto_score,
         )
         write_atomically(destination / LEDGER, json.dumps(asdict(outcome), indent=1))
         return outcome
@@ -695,6 +760,14 @@ class Grader:
 
     # -- the run ----------------------------------------------------------------------
     def run(self, names: list[str]) -> list[Outcome]:
+        try:
+            return self._run(names)
+        finally:
+            if self.executor.zygote is not None:
+                self.executor.zygote.close()
+            shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def _run(self, names: list[str]) -> list[Outcome]:
         if not self.submissions.is_dir():
             raise CourseError(f"no submissions folder at {self.submissions}")
         found = discover(self.submissions, names)
@@ -702,9 +775,9 @@ class Grader:
         outcomes, jobs = [], []
         for student, assignment, folder in found:
             # The submission and the tests it is graded with: a fixed test regrades it.
-            digest = hashlib.sha256(
-                f"{digest_folder(folder)} {self.sources[assignment]}".encode()
-            ).hexdigest()
+            link = _linked(folder)
+            content = f"link:{os.readlink(link)}" if link is not None else digest_folder(folder)
+            digest = hashlib.sha256(f"{content} {self.sources[assignment]}".encode()).hexdigest()
             ledger = _read_ledger(self.root / "autograded" / student / assignment / LEDGER)
             if (
                 not self.force
@@ -732,13 +805,20 @@ class Grader:
         finally:
             if self.executor.zygote is not None:
                 self.executor.zygote.close()
-            shutil.rmtree(self.scratch, ignore_errors=True)
         self.progress.finish()
         notes = [
             f"source/{name} changed since it was last graded: its gradebook records were "
             "remade and its submissions regraded"
+            + self._left_stale(name, {s for s, a, _ in found if a == name})
             for name in self.resynced
         ]
+        skipped = unrecognized(self.submissions, assignments(self.root))
+        if skipped:
+            shown = "; ".join(skipped[:5]) + ("; ..." if len(skipped) > 5 else "")
+            notes.append(
+                f"skipped {len(skipped)} entr{'y' if len(skipped) == 1 else 'ies'} of "
+                f"{self.submissions} that are not <student_id>/<assignment>/ folders: {shown}"
+            )
         return Outcomes(
             sorted(outcomes, key=lambda o: (o.assignment, o.student)), self._kernels(), notes
         )
@@ -754,6 +834,20 @@ class Grader:
             )
         return "kernels forked from a warm parent"
 
+    def _left_stale(self, assignment: str, graded: set[str]) -> str:
+        """ ", except 2 not in this run (ann, bob), still scored with the old tests: grade
+        their folder", or "" when every submission of ``assignment`` was regraded."""
+        with self.gradebook() as gb:
+            students = sorted(s.student.id for s in gb.find_assignment(assignment).submissions)
+        stale = [student for student in students if student not in graded]
+        if not stale:
+            return ""
+        shown = ", ".join(stale[:5]) + (", ..." if len(stale) > 5 else "")
+        return (
+            f", except {len(stale)} not in this run ({shown}), still scored with the old "
+            "tests: grade their folder too"
+        )
+
     def _has_submission(self, student: str, assignment: str) -> bool:
         from nbgrader.api import MissingEntry
 
@@ -763,6 +857,39 @@ class Grader:
                 return True
             except MissingEntry:
                 return False
+
+
+#: The longest --timeout accepted, per cell: a day. A notebook gets ten times it.
+MAX_CELL_TIMEOUT = 24 * 3600
+
+
+def _cell_timeout(seconds) -> int:
+    """Whole seconds per cell, rounded up; one line naming the problem when unusable."""
+    try:
+        value = float(seconds)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not (1 <= value <= MAX_CELL_TIMEOUT):  # also refuses nan
+        raise CourseError(
+            f"--timeout must be between 1 and {MAX_CELL_TIMEOUT} seconds per cell, got {seconds}"
+        )
+    return math.ceil(value)
+
+
+def _timestamp(folder: Path) -> str:
+    """The submission's ``timestamp.txt``, or "" when absent, unreadable or a link."""
+    path = folder / "timestamp.txt"
+    if path.is_symlink() or not path.is_file():
+        return ""
+    try:
+        data = path.read_bytes()[:200]
+    except OSError:
+        return ""
+    encoding = "utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"  # Notepad
+    try:
+        return data.decode(encoding).strip()
+    except UnicodeDecodeError:
+        return ""
 
 
 class _Unreadable(ValueError):
@@ -901,6 +1028,9 @@ def grade(
     root = find_root(root) if root is None else Path(root).resolve()
     names = check_assignments(root, assignments)
     submissions = Path(submissions).resolve() if submissions else root / "submitted"
+    if not submissions.is_dir():
+        what = "is not a folder" if submissions.exists() else "does not exist"
+        raise CourseError(f"no submissions folder: {submissions} {what}")
     grader = Grader(
         root=root,
         submissions=submissions,
@@ -933,14 +1063,17 @@ def summary(outcomes: list[Outcome], *, isolate: bool = True) -> str:
     for o in outcomes:
         status = o.status + (f": {o.reason}" if o.reason else "")
         automatic = o.max_score - o.manual_points
+        auto_score = o.auto_score if o.auto_score is not None else min(o.score, automatic)
         lines.append(
-            f"{o.student:<20} {o.assignment:<20} {o.score:>6.1f}/{automatic:<6.1f}"
+            f"{o.student:<20} {o.assignment:<20} {auto_score:>6.1f}/{automatic:<6.1f}"
             f" {o.manual_points:>8g} {o.seconds:>6.1f}s  {status}"
         )
     counts = {s: sum(o.status == s for o in outcomes) for s in ("graded", "failed", "unchanged")}
+    failed_before = sum(o.status == "unchanged" and bool(o.reason) for o in outcomes)
     lines += [
         "",
         f"{counts['graded']} graded, {counts['failed']} failed (recorded with score 0 "
-        f"where they broke), {counts['unchanged']} unchanged",
+        f"where they broke), {counts['unchanged']} unchanged"
+        + (f" ({failed_before} of them failed when graded)" if failed_before else ""),
     ]
     return "\n".join(lines)

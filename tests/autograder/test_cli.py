@@ -24,7 +24,10 @@ def run(*arguments, cwd=ROOT):
     ("arguments", "message"),
     [
         (("grade", "99_nope"), "no such assignment: 99_nope"),
-        (("grade", "--submissions", "/nonexistent/place"), "no submissions folder at /nonexistent"),
+        (
+            ("grade", "--submissions", "/nonexistent/place"),
+            "no submissions folder: /nonexistent/place does not exist",
+        ),
         (("grade", "--workers", "0"), "--workers must be at least 1"),
         (("release", "99_nope"), "no such assignment: 99_nope"),
         (("publish", "release"), "is inside the course"),
