@@ -660,12 +660,19 @@ class Grader:
                 )
                 continue
             try:
-                notebook = nbformat.reads(_notebook_text(path), as_version=4)
+                notebook = _demote_duplicates(nbformat.reads(_notebook_text(path), as_version=4))
                 notebook, _ = self.pipeline.run(
                     self.pipeline.sanitize, notebook, self._resources(job, name)
                 )
             except _Unreadable as error:
                 job.problems[name] = f"{name}.ipynb is not a readable notebook ({error})"
+                continue
+            except KeyError as error:  # nbgrader cannot place a missing test cell
+                job.problems[name] = (
+                    f"{name}.ipynb has lost the nbgrader cells around {error.args[0]!r} "
+                    "(deleted, or pasted into a new notebook): copy the answers into a fresh "
+                    "copy of the released notebook"
+                )
                 continue
             except Exception as error:
                 detail = str(error).strip().splitlines()
@@ -890,6 +897,25 @@ def _timestamp(folder: Path) -> str:
         return data.decode(encoding).strip()
     except UnicodeDecodeError:
         return ""
+
+
+def _demote_duplicates(notebook: NotebookNode) -> NotebookNode:
+    """Make every repeat of a graded cell a plain cell.
+
+    Copying a cell in JupyterLab copies its nbgrader metadata, and nbgrader refuses a
+    notebook in which two cells share a grade_id. The first cell keeps the id; later
+    copies still run, in order, but are not graded (test cells are put back from the
+    gradebook anyway, so a copied test cannot change a score).
+    """
+    seen = set()
+    for cell in notebook.cells:
+        if "nbgrader" not in cell.get("metadata", {}):
+            continue
+        grade_id = cell.metadata.nbgrader.get("grade_id")
+        if grade_id is None or grade_id in seen:  # a copy, or metadata mangled by hand
+            del cell.metadata["nbgrader"]
+        seen.add(grade_id)
+    return notebook
 
 
 class _Unreadable(ValueError):

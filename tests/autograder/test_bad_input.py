@@ -8,6 +8,7 @@ replaces good data.
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 import subprocess
@@ -15,6 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from autograder.course import load_config
@@ -56,6 +58,18 @@ def odd_class(tmp_path_factory):
     # A notebook renamed by a second download.
     path = write_submission(submitted, "gus", ASSIGNMENT, solved(ASSIGNMENT))
     path.rename(path.with_name(f"{ASSIGNMENT} (1).ipynb"))
+    # Cells copied in JupyterLab (metadata and all), and answers pasted into a new notebook.
+    notebook = solved(ASSIGNMENT)
+    for grade_id in ("likelihood_bernoulli", "test_likelihood_bernoulli_values"):
+        index = next(i for i, c in enumerate(notebook.cells) if _grade_id(c) == grade_id)
+        copy = nbformat.from_dict(json.loads(json.dumps(notebook.cells[index])))
+        copy.id = f"copy-of-{index}"
+        notebook.cells.insert(index + 1, copy)
+    write_submission(submitted, "jon", ASSIGNMENT, notebook)
+    notebook = solved(ASSIGNMENT)
+    for cell in notebook.cells:
+        cell.metadata.pop("nbgrader", None)
+    write_submission(submitted, "kit", ASSIGNMENT, notebook)
     # Entries that are not <student>/<assignment>/ folders.
     (submitted / "hal").mkdir()
     (submitted / "hal" / ASSIGNMENT).write_text("not a folder")
@@ -107,6 +121,25 @@ def test_a_misnamed_notebook_is_named_in_the_reason(odd_class):
     )
 
 
+def _grade_id(cell) -> str | None:
+    return cell.metadata.get("nbgrader", {}).get("grade_id")
+
+
+def test_copied_cells_cost_nothing(odd_class):
+    """Does a notebook in which the learner copied an answer cell and a test cell (which
+    copies their nbgrader metadata) grade like the original, not fail as a whole?"""
+    _, outcomes, _ = odd_class
+    assert (outcomes["jon"].status, outcomes["jon"].score) == ("graded", 8.0), outcomes["jon"]
+
+
+def test_answers_pasted_into_a_new_notebook_get_a_reason_that_says_so(odd_class):
+    """Does a notebook with no nbgrader cells left fail with what happened and what to do?"""
+    _, outcomes, _ = odd_class
+    assert outcomes["kit"].status == "failed"
+    assert "has lost the nbgrader cells" in outcomes["kit"].reason
+    assert "fresh copy of the released notebook" in outcomes["kit"].reason
+
+
 def test_folders_that_are_not_submissions_are_listed(odd_class):
     """Are entries that cannot be a submission named in the summary, not silently dropped?"""
     _, outcomes, result = odd_class
@@ -123,7 +156,7 @@ def test_the_summary_keeps_tested_and_written_points_apart(odd_class):
     lines = summary(result).splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("---")) + 1
     rows = [line.split() for line in lines[start : lines.index("", start)]]
-    assert {row[0] for row in rows} == {"ada", "cat", "dan", "fay", "gus"}
+    assert {row[0] for row in rows} == {"ada", "cat", "dan", "fay", "gus", "jon", "kit"}
     for row in rows:
         got, out_of = map(float, row[2].split("/"))
         assert out_of == 8.0 and 0.0 <= got <= out_of and row[3] == "2", row
