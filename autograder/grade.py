@@ -938,12 +938,19 @@ def _notebook_text(path: Path) -> str:
             problem = "the file is empty"
         elif error.msg.startswith("Unterminated string"):  # only the end of the file does that
             problem = f"the file ends inside a string that starts at {at}; it looks cut off"
-        elif error.pos >= len(text.rstrip()):
+        elif error.pos >= len(text.rstrip()) or _cut_word(text[error.pos :]):
             problem = f"the file ends early, at {at}; it looks cut off"
         else:
             problem = f"{error.msg[0].lower()}{error.msg[1:]} at {at}"
         raise _Unreadable(f"not valid JSON: {problem}") from None
     return text
+
+
+def _cut_word(rest: str) -> bool:
+    """Whether ``rest``, the text from a JSON error to the end, is the start of a JSON
+    word cut off by the end of the file (``nu`` of ``null``)."""
+    rest = rest.rstrip()
+    return bool(rest) and any(word.startswith(rest) for word in ("null", "true", "false"))
 
 
 class Outcomes(list):

@@ -22,8 +22,9 @@ import pytest
 from autograder.course import load_config
 from autograder.export import export, score_rows
 from autograder.feedback import feedback
-from autograder.grade import grade, summary
+from autograder.grade import _notebook_text, _Unreadable, grade, summary
 from tests.autograder.test_workflow import ASSIGNMENT, _edit_source_cell, make_course
+from tests.conftest import ROOT
 from tests.submissions import solved, write_submission
 
 
@@ -257,3 +258,20 @@ def test_a_partial_regrade_after_a_source_change_names_who_is_left(tmp_path):
         "except 1 not in this run (ben), still scored with the old tests" in n for n in notes
     )
     assert [r["student_id"] for r in score_rows(root)] == ["ada", "ben"]
+
+
+def test_a_notebook_cut_anywhere_is_called_cut_off(tmp_path):
+    """Wherever an upload or a full disk cut a notebook short, is the reason that it looks
+    cut off (not a JSON parser message about some line)?"""
+    text = (ROOT / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_text()
+    path = tmp_path / "cut.ipynb"
+    reasons = set()
+    for end in range(1, len(text) - 2, max(1, len(text) // 997)):
+        path.write_text(text[:end])
+        with pytest.raises(_Unreadable) as error:
+            _notebook_text(path)
+        reasons.add(str(error.value).split(", at ")[0].split(" that starts at ")[0])
+    assert reasons == {
+        "not valid JSON: the file ends early",
+        "not valid JSON: the file ends inside a string",
+    }
