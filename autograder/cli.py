@@ -104,9 +104,27 @@ def _shown(path) -> str:
         return str(path)
 
 
+def _course_in_use() -> Path:
+    """The course found from the working directory; outside any course, the one this
+    package was installed from, said on stderr so nobody changes it unawares."""
+    from autograder.course import find_root
+
+    root = find_root()
+    here = Path.cwd().resolve()
+    if root != here and root not in here.parents:
+        print(
+            f"autograder: no course at or above {here}; using {root}, the course autograder "
+            "is installed from (pass --root to choose another)",
+            file=sys.stderr,
+        )
+    return root
+
+
 def main(argv: list[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     try:
+        if arguments.root is None:
+            arguments.root = _course_in_use()
         if arguments.command == "release":
             from autograder.release import release
 

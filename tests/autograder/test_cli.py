@@ -65,3 +65,13 @@ def test_written_paths_are_shown_as_the_instructor_would_type_them(course_copy):
     elsewhere = run("--root", str(course_copy), "release", "01_likelihood", cwd=ROOT)
     expected = course_copy.resolve() / "release" / "01_likelihood" / "01_likelihood.ipynb"
     assert f"  {expected}\n" in elsewhere.stdout
+
+
+def test_outside_any_course_the_course_used_is_named(tmp_path):
+    """Run from a folder that is no course, does the command say which course it works on
+    (the one it was installed from) before doing anything?"""
+    result = run("grade", "99_nope", cwd=tmp_path)
+    first, second = result.stderr.splitlines()
+    assert first.startswith(f"autograder: no course at or above {tmp_path.resolve()}; using ")
+    assert str(ROOT.resolve()) in first and "pass --root" in first
+    assert "no such assignment: 99_nope" in second and result.returncode == 2
