@@ -31,7 +31,19 @@ _WATCHED_MODULES = (
     "scipy.stats",
     "scipy.optimize",
     "course.checks",
+    "course.integrity",
 )
+# This module's own state, which arm() sets: watched by what it holds, not by identity.
+_OWN_STATE = frozenset({"_snapshot", "_hooks", "_modules"})
+# The names test cells call watched modules by (the notebooks' import cell binds them).
+_TEST_NAMES = {
+    "checks": "course.checks",
+    "np": "numpy",
+    "math": "math",
+    "stats": "scipy.stats",
+    "special": "scipy.special",
+    "optimize": "scipy.optimize",
+}
 # The kernel itself swaps these per request (input() is forwarded to the front end;
 # `_` holds the last result).
 _VOLATILE_BUILTINS = frozenset({"input", "raw_input", "_", "__", "___"})
@@ -42,6 +54,7 @@ _sorted = sorted
 _isinstance = isinstance
 _snapshot: dict[str, dict[str, int]] | None = None
 _hooks: dict[str, tuple[int, ...]] | None = None
+_modules: dict[str, _ModuleType] = {}
 
 
 class EnvironmentModified(AssertionError):
@@ -51,12 +64,14 @@ class EnvironmentModified(AssertionError):
 def _module_identities(name: str) -> dict[str, int]:
     # Submodules are skipped: SciPy creates some lazily, and their own functions are
     # watched through their own entry.
-    module = sys.modules.get(name) or importlib.import_module(name)
+    module = _modules.get(name) or sys.modules.get(name) or importlib.import_module(name)
     identities = {}
     for attribute in _dir(module):
         if attribute.startswith("__") and name != "builtins":
             continue
         if name == "builtins" and attribute in _VOLATILE_BUILTINS:
+            continue
+        if name == "course.integrity" and attribute in _OWN_STATE:
             continue
         value = _getattr(module, attribute, None)
         if not _isinstance(value, _ModuleType):
@@ -76,14 +91,27 @@ def _hook_identities() -> dict[str, tuple[int, ...]]:
         hooks["IPython input_transformers_post"] = tuple(
             _id(t) for t in shell.input_transformers_post
         )
+        hooks["IPython input_transformers_cleanup"] = tuple(
+            _id(t) for t in shell.input_transformers_cleanup
+        )
+        hooks["IPython input_transformer_manager"] = (_id(shell.input_transformer_manager),)
         hooks["IPython showtraceback"] = (_id(shell.__dict__.get("showtraceback")),)
         hooks["IPython run_cell"] = (_id(shell.__dict__.get("run_cell")),)
     return hooks
 
 
+def _user_namespace() -> dict:
+    shell = _getattr(builtins, "get_ipython", lambda: None)()
+    return shell.user_ns if shell is not None else {}
+
+
 def arm() -> None:
-    """Record the trusted state. Call once, before any learner code runs."""
-    global _snapshot, _hooks
+    """Record the trusted state, once, before any learner code runs; later calls (from
+    learner code, to take tampering into the snapshot) change nothing."""
+    global _snapshot, _hooks, _modules
+    if _snapshot is not None:
+        return
+    _modules = {name: importlib.import_module(name) for name in _WATCHED_MODULES}
     _snapshot = {name: _module_identities(name) for name in _WATCHED_MODULES}
     _hooks = _hook_identities()
 
@@ -105,7 +133,16 @@ def changes() -> list[str]:
 
 
 def verify() -> None:
-    """Fail with a clear message if the watched environment has changed since :func:`arm`."""
+    """Fail with a clear message if the watched environment has changed since :func:`arm`.
+
+    Module names the notebook imported that learner code has rebound (``checks = Fake()``)
+    are put back first: a learner's variable may shadow a module name by accident, and
+    the test must run with the real module either way.
+    """
+    namespace = _user_namespace()
+    for name, module in _TEST_NAMES.items():
+        if name in namespace and _modules and namespace[name] is not _modules[module]:
+            namespace[name] = _modules[module]
     modified = changes()
     if modified:
         shown = ", ".join(modified[:5]) + (" ..." if len(modified) > 5 else "")

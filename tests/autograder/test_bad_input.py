@@ -71,6 +71,14 @@ def odd_class(tmp_path_factory):
     for cell in notebook.cells:
         cell.metadata.pop("nbgrader", None)
     write_submission(submitted, "kit", ASSIGNMENT, notebook)
+    # An answer that quotes the running test cell (hidden tests and all) in its error.
+    leak = (
+        "def likelihood_bernoulli(x, theta):\n"
+        "    raise NotImplementedError(get_ipython().user_ns['In'][-1])\n"
+    )
+    write_submission(
+        submitted, "lea", ASSIGNMENT, solved(ASSIGNMENT, {"likelihood_bernoulli": leak})
+    )
     # Entries that are not <student>/<assignment>/ folders.
     (submitted / "hal").mkdir()
     (submitted / "hal" / ASSIGNMENT).write_text("not a folder")
@@ -100,6 +108,17 @@ def test_symbolic_links_are_not_followed(odd_class):
         for path in written:
             text = path.read_text()
             assert "BEGIN SOLUTION" not in text and "np.prod" not in text, path
+
+
+def test_an_error_that_quotes_the_test_does_not_reach_the_feedback(odd_class):
+    """Does an exception message made of the running test cell's source (hidden tests
+    included) stay out of the learner's feedback page?"""
+    root, outcomes, _ = odd_class
+    assert outcomes["lea"].score == 4.0  # likelihood_gaussian is still right
+    (page,) = [p for p in feedback(root=root) if "lea" in p.parts]
+    text = page.read_text()
+    assert "HIDDEN TESTS" not in text and "expect_value" not in text
+    assert "NotImplementedError (raised by your code" in text
 
 
 def test_a_timestamp_saved_by_windows_is_read(odd_class):
@@ -157,7 +176,7 @@ def test_the_summary_keeps_tested_and_written_points_apart(odd_class):
     lines = summary(result).splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("---")) + 1
     rows = [line.split() for line in lines[start : lines.index("", start)]]
-    assert {row[0] for row in rows} == {"ada", "cat", "dan", "fay", "gus", "jon", "kit"}
+    assert {row[0] for row in rows} == {"ada", "cat", "dan", "fay", "gus", "jon", "kit", "lea"}
     for row in rows:
         got, out_of = map(float, row[2].split("/"))
         assert out_of == 8.0 and 0.0 <= got <= out_of and row[3] == "2", row
