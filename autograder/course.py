@@ -101,10 +101,10 @@ def write_all_atomically(files: dict[Path, str]) -> None:
     into place only when all of them were written, so a full disk or a bad folder leaves
     the old set intact rather than one new file beside one old one.
     """
-    partials = {Path(path): Path(path).with_name(Path(path).name + ".partial") for path in files}
+    files = {Path(path): text for path, text in files.items()}
+    partials = {path: path.with_name(path.name + ".partial") for path in files}
     try:
         for path, text in files.items():
-            path = Path(path)
             path.parent.mkdir(parents=True, exist_ok=True)
             partials[path].write_text(text, encoding="utf-8")
         for path, partial in partials.items():
@@ -118,6 +118,12 @@ def write_all_atomically(files: dict[Path, str]) -> None:
 
 
 SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def gradebook_url(config: Config, root: Path) -> str:
+    """The gradebook's database URL: ``db_url`` from the course config, else
+    ``gradebook.db`` at the course root."""
+    return config.CourseDirectory.get("db_url", "") or f"sqlite:///{Path(root) / 'gradebook.db'}"
 
 
 def sqlite_path(db_url: str) -> Path | None:

@@ -19,6 +19,7 @@ from autograder.course import (
     CourseError,
     check_gradebook,
     find_root,
+    gradebook_url,
     load_config,
     write_all_atomically,
 )
@@ -31,7 +32,7 @@ def _gradebook(root: Path):
     from nbgrader.api import Gradebook
 
     config = load_config(root)
-    url = config.CourseDirectory.get("db_url", "") or f"sqlite:///{root / 'gradebook.db'}"
+    url = gradebook_url(config, root)
     check_gradebook(url, must_exist=True)
     return Gradebook(url, config.CourseDirectory.course_id)
 

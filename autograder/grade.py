@@ -55,6 +55,7 @@ from autograder.course import (
     check_assignments,
     check_gradebook,
     find_root,
+    gradebook_url,
     load_config,
     write_atomically,
 )
@@ -548,7 +549,7 @@ class Grader:
         warnings.filterwarnings("ignore", category=SAWarning)
         self.config = load_config(root)
         self.config.NbGraderAPI.log_level = logging.ERROR
-        self.db_url = self._db_url()
+        self.db_url = gradebook_url(self.config, root)
         self.config.CourseDirectory.db_url = self.db_url
         check_gradebook(self.db_url, must_exist=False)
         cell_timeout = _cell_timeout(
@@ -576,10 +577,6 @@ class Grader:
             workers=self.workers,
             warm=warm,
         )
-
-    def _db_url(self) -> str:
-        url = self.config.CourseDirectory.get("db_url", "")
-        return url or f"sqlite:///{self.root / 'gradebook.db'}"
 
     def gradebook(self):
         from nbgrader.api import Gradebook
@@ -775,8 +772,6 @@ class Grader:
             shutil.rmtree(self.scratch, ignore_errors=True)
 
     def _run(self, names: list[str]) -> list[Outcome]:
-        if not self.submissions.is_dir():
-            raise CourseError(f"no submissions folder at {self.submissions}")
         found = discover(self.submissions, names)
         notebooks = self.ensure_assignments(sorted({a for _, a, _ in found})) if found else {}
         outcomes, jobs = [], []
@@ -796,22 +791,18 @@ class Grader:
                 continue
             jobs.append(_Job(student, assignment, folder, digest))
         self.progress.start(len(jobs), len(outcomes))
-        try:
-            if jobs and self.executor.zygote is not None:
-                self.executor.zygote.ensure()  # from the main thread, which outlives it
-            with concurrent.futures.ThreadPoolExecutor(self.workers) as pool:
-                running = {}
-                for job in jobs:
-                    self.prepare(job, notebooks[job.assignment])
-                    running[pool.submit(self.execute, job)] = job
-                for future in concurrent.futures.as_completed(running):
-                    job = future.result()
-                    outcome = self.record(job, notebooks[job.assignment])
-                    outcomes.append(outcome)
-                    self.progress.update(outcome)
-        finally:
-            if self.executor.zygote is not None:
-                self.executor.zygote.close()
+        if jobs and self.executor.zygote is not None:
+            self.executor.zygote.ensure()  # from the main thread, which outlives it
+        with concurrent.futures.ThreadPoolExecutor(self.workers) as pool:
+            running = {}
+            for job in jobs:
+                self.prepare(job, notebooks[job.assignment])
+                running[pool.submit(self.execute, job)] = job
+            for future in concurrent.futures.as_completed(running):
+                job = future.result()
+                outcome = self.record(job, notebooks[job.assignment])
+                outcomes.append(outcome)
+                self.progress.update(outcome)
         self.progress.finish()
         notes = [
             f"source/{name} changed since it was last graded: its gradebook records were "
