@@ -47,10 +47,22 @@ def make_course(base: Path) -> Path:
 
 def _outputs(cell) -> list:
     """A cell's outputs, without what differs from run to run (object addresses, widget
-    model ids)."""
+    model ids, and where the kernel happened to split a stream into messages)."""
+    merged = []
+    for output in cell.get("outputs", []):
+        previous = merged[-1] if merged else None
+        if (
+            output.get("output_type") == "stream"
+            and previous is not None
+            and previous.get("output_type") == "stream"
+            and previous.get("name") == output.get("name")
+        ):
+            merged[-1] = {**previous, "text": previous["text"] + output["text"]}
+        else:
+            merged.append(dict(output))
     return [
         re.sub(r"0x[0-9a-f]+|\b[0-9a-f]{32}\b", "…", json.dumps(output, sort_keys=True))
-        for output in cell.get("outputs", [])
+        for output in merged
     ]
 
 
