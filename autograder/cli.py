@@ -133,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
             for path in written:
                 print(f"  {_shown(path)}")
         elif arguments.command == "grade":
-            from autograder.grade import grade, summary
+            from autograder.grade import grade
+            from autograder.summary import summary
 
             if arguments.workers < 1:
                 raise CourseError(f"--workers must be at least 1, got {arguments.workers}")

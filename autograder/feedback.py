@@ -19,8 +19,8 @@ from pathlib import Path
 import nbformat
 
 from autograder.course import find_root, write_atomically
+from autograder.discover import LEDGER
 from autograder.export import cell_rows
-from autograder.grade import LEDGER
 
 STYLE = """
 body { font: 15px/1.5 system-ui, sans-serif; max-width: 52rem; margin: 2rem auto;

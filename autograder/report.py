@@ -46,8 +46,8 @@ from autograder.course import (
     load_config,
     write_atomically,
 )
+from autograder.discover import LEDGER
 from autograder.export import cell_rows
-from autograder.grade import LEDGER
 
 ITEM_FIELDS = (
     "assignment",

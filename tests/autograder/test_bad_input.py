@@ -22,7 +22,10 @@ import pytest
 from autograder.course import load_config
 from autograder.export import export, score_rows
 from autograder.feedback import feedback
-from autograder.grade import _notebook_text, _Unreadable, grade, summary
+from autograder.grade import grade
+from autograder.prepare import Unreadable as _Unreadable
+from autograder.prepare import notebook_text as _notebook_text
+from autograder.summary import summary
 from tests.autograder.test_workflow import ASSIGNMENT, _edit_source_cell, make_course
 from tests.conftest import ROOT
 from tests.submissions import solved, write_submission

@@ -1,6 +1,7 @@
 """Does the run summary tell the instructor what happened, one line per submission?"""
 
-from autograder.grade import Outcome, summary
+from autograder.record import Outcome
+from autograder.summary import summary
 
 
 def test_summary_separates_autograded_points_from_those_awaiting_a_person():

@@ -20,7 +20,8 @@ import pytest
 from autograder import sandbox as sandboxing
 from autograder.export import cell_rows, export, score_rows
 from autograder.feedback import feedback
-from autograder.grade import LEDGER, grade, summary
+from autograder.grade import LEDGER, grade
+from autograder.summary import summary
 from tests.conftest import ROOT
 from tests.submissions import fixture_answers, solved, write_submission
 

@@ -1,0 +1,204 @@
+"""Grading, stage 2 of 5: prepare a submission (discover → prepare → execute → record → summarize).
+
+The student and the submission are entered in the gradebook, and each notebook is read
+and sanitized with nbgrader's own preprocessors, which put the instructor's test cells
+back (deleted ones included) from the gradebook's records. A notebook that cannot be
+read gets a one-line reason that says where it breaks; it is graded 0, never dropped.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbformat import NotebookNode
+
+from autograder.discover import found_notebooks, linked
+from autograder.gradebook import open_gradebook
+
+# nbgrader's autograde pipeline, split where execution happens (nbgrader's
+# converters/autograde.py keeps it as sanitize_preprocessors + autograde_preprocessors;
+# the second half is record.RECORD). Order matters: OverwriteCells must run before
+# CheckCellMetadata.
+SANITIZE = (
+    "ClearOutput",
+    "DeduplicateIds",
+    "OverwriteKernelspec",
+    "OverwriteCells",
+    "CheckCellMetadata",
+)
+
+
+@dataclass
+class Job:
+    """One student's assignment on its way through the stages."""
+
+    student: str
+    assignment: str
+    folder: Path
+    digest: str
+    notebooks: dict[str, NotebookNode] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)  # notebook -> one-line reason
+    started: float = 0.0
+
+
+def nbgrader_steps(names, config) -> list:
+    """nbgrader's preprocessors ``names``, configured for the course."""
+    from nbconvert.preprocessors import ClearMetadataPreprocessor
+    from nbgrader import preprocessors
+
+    def build(name):
+        cls = (
+            ClearMetadataPreprocessor
+            if name == "ClearMetadataPreprocessor"
+            else getattr(preprocessors, name)
+        )
+        return cls(config=config)
+
+    return [build(name) for name in names]
+
+
+def run_steps(steps, notebook: NotebookNode, resources: dict):
+    for step in steps:
+        notebook, resources = step(notebook, resources)
+    return notebook, resources
+
+
+def resources(job: Job, name: str, db_url: str) -> dict:
+    """What nbgrader's preprocessors expect to be told about the notebook at hand."""
+    return {
+        "unique_key": name,
+        "output_files_dir": f"{name}_files",
+        "nbgrader": {
+            "student": job.student,
+            "assignment": job.assignment,
+            "notebook": name,
+            "db_url": db_url,
+        },
+    }
+
+
+class Preparer:
+    """Stage 2, run on the main thread (the only one that writes the gradebook)."""
+
+    def __init__(self, config, *, db_url: str, course_id: str):
+        self.db_url, self.course_id = db_url, course_id
+        self.sanitize = nbgrader_steps(SANITIZE, config)
+
+    def __call__(self, job: Job, notebook_names: list[str]) -> None:
+        with open_gradebook(self.db_url, self.course_id) as gb:
+            gb.update_or_create_student(job.student)
+            stamp = timestamp(job.folder)
+            if stamp:
+                try:
+                    gb.update_or_create_submission(job.assignment, job.student, timestamp=stamp)
+                except Exception:  # not a date nbgrader can parse: graded without one
+                    gb.db.rollback()
+                    gb.update_or_create_submission(job.assignment, job.student)
+            else:
+                gb.update_or_create_submission(job.assignment, job.student)
+        link = linked(job.folder)
+        for name in notebook_names:
+            path = job.folder / f"{name}.ipynb"
+            if link is not None or path.is_symlink():
+                what = f"{name}.ipynb" if link is None else f"the folder {link.name}/"
+                job.problems[name] = f"{what} is a symbolic link, not submitted work (not followed)"
+                continue
+            if not path.is_file():
+                job.problems[name] = f"{name}.ipynb is missing from the submission" + (
+                    found_notebooks(job.folder)
+                )
+                continue
+            try:
+                notebook = demote_duplicates(nbformat.reads(notebook_text(path), as_version=4))
+                notebook, _ = run_steps(self.sanitize, notebook, resources(job, name, self.db_url))
+            except Unreadable as error:
+                job.problems[name] = f"{name}.ipynb is not a readable notebook ({error})"
+                continue
+            except KeyError as error:  # nbgrader cannot place a missing test cell
+                job.problems[name] = (
+                    f"{name}.ipynb has lost the nbgrader cells around {error.args[0]!r} "
+                    "(deleted, or pasted into a new notebook): copy the answers into a fresh "
+                    "copy of the released notebook"
+                )
+                continue
+            except Exception as error:
+                detail = str(error).strip().splitlines()
+                job.problems[name] = (
+                    f"{name}.ipynb is not a readable notebook "
+                    f"({type(error).__name__}: {detail[0][:120] if detail else ''})"
+                )
+                continue
+            job.notebooks[name] = notebook
+
+
+def timestamp(folder: Path) -> str:
+    """The submission's ``timestamp.txt``, or "" when absent, unreadable or a link."""
+    path = folder / "timestamp.txt"
+    if path.is_symlink() or not path.is_file():
+        return ""
+    try:
+        data = path.read_bytes()[:200]
+    except OSError:
+        return ""
+    encoding = "utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"  # Notepad
+    try:
+        return data.decode(encoding).strip()
+    except UnicodeDecodeError:
+        return ""
+
+
+def demote_duplicates(notebook: NotebookNode) -> NotebookNode:
+    """Make every repeat of a graded cell a plain cell.
+
+    Copying a cell in JupyterLab copies its nbgrader metadata, and nbgrader refuses a
+    notebook in which two cells share a grade_id. The first cell keeps the id; later
+    copies still run, in order, but are not graded (test cells are put back from the
+    gradebook anyway, so a copied test cannot change a score).
+    """
+    seen = set()
+    for cell in notebook.cells:
+        if "nbgrader" not in cell.get("metadata", {}):
+            continue
+        grade_id = cell.metadata.nbgrader.get("grade_id")
+        if grade_id is None or grade_id in seen:  # a copy, or metadata mangled by hand
+            del cell.metadata["nbgrader"]
+        seen.add(grade_id)
+    return notebook
+
+
+class Unreadable(ValueError):
+    """A submitted file that is not text or not JSON; the message says where it breaks."""
+
+
+def notebook_text(path: Path) -> str:
+    """The notebook's text, checked to be UTF-8 JSON, so that a truncated or mangled file
+    is reported by where it breaks rather than by its first characters."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise Unreadable(f"not UTF-8 text: byte {error.start} of {len(data)}") from None
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as error:
+        at = f"line {error.lineno}, column {error.colno}"
+        if not text.strip():
+            problem = "the file is empty"
+        elif error.msg.startswith("Unterminated string"):  # only the end of the file does that
+            problem = f"the file ends inside a string that starts at {at}; it looks cut off"
+        elif error.pos >= len(text.rstrip()) or _cut_word(text[error.pos :]):
+            problem = f"the file ends early, at {at}; it looks cut off"
+        else:
+            problem = f"{error.msg[0].lower()}{error.msg[1:]} at {at}"
+        raise Unreadable(f"not valid JSON: {problem}") from None
+    return text
+
+
+def _cut_word(rest: str) -> bool:
+    """Whether ``rest``, the text from a JSON error to the end, is the start of a JSON
+    word cut off by the end of the file (``nu`` of ``null``)."""
+    rest = rest.rstrip()
+    return bool(rest) and any(word.startswith(rest) for word in ("null", "true", "false"))

@@ -1,0 +1,104 @@
+"""Grading, stage 5 of 5: summarize the run (discover → prepare → execute → record → summarize).
+
+A progress bar while the class is graded, and the table printed at the end.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from autograder import sandbox as sandboxing
+from autograder.record import Outcome
+
+
+class Outcomes(list):
+    """What :func:`grade` returns: one :class:`Outcome` per submission, ``kernels``, how
+    this run started its kernels, and ``notes`` for the instructor (for the summary)."""
+
+    def __init__(self, outcomes=(), kernels: str = "", notes: list[str] | None = None):
+        super().__init__(outcomes)
+        self.kernels = kernels
+        self.notes = list(notes or [])
+
+
+class Quiet:
+    def start(self, total, skipped): ...
+    def update(self, outcome): ...
+    def finish(self): ...
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr (one line per submission when not a terminal)."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+
+    def start(self, total: int, skipped: int) -> None:
+        self.total, self.done, self.failed, self.began = total, 0, 0, time.monotonic()
+        if skipped:
+            print(
+                f"{skipped} submission(s) unchanged since they were graded: skipped "
+                "(use --force to regrade)",
+                file=self.stream,
+            )
+        self._draw(None)
+
+    def update(self, outcome: Outcome) -> None:
+        self.done += 1
+        self.failed += outcome.status == "failed"
+        self._draw(outcome)
+
+    def _draw(self, outcome: Outcome | None) -> None:
+        if not self.total:
+            return
+        width = 30
+        filled = int(width * self.done / self.total)
+        elapsed = time.monotonic() - self.began
+        line = (
+            f"grading [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}"
+            f"  {self.failed} failed  {elapsed:5.1f}s"
+        )
+        if self.tty:
+            print("\r" + line, end="", file=self.stream, flush=True)
+        elif outcome is not None:
+            print(f"{line}  {outcome.student}/{outcome.assignment}", file=self.stream)
+
+    def finish(self) -> None:
+        if self.tty and self.total:
+            print(file=self.stream)
+
+
+def summary(outcomes: list[Outcome], *, isolate: bool = True) -> str:
+    """The table printed at the end of a run.
+
+    The score is what the tests awarded out of what they can award; points for written
+    answers, which wait for a person in formgrader, are shown apart.
+    """
+    lines = [sandboxing.describe(isolate)]
+    if getattr(outcomes, "kernels", ""):
+        lines.append(outcomes.kernels)
+    lines.extend(getattr(outcomes, "notes", []))
+    lines.append("")
+    header = (
+        f"{'student':<20} {'assignment':<20} {'autograded':>13} {'by hand':>8} {'time':>7}  status"
+    )
+    lines += [header, "-" * len(header)]
+    for o in outcomes:
+        status = o.status + (f": {o.reason}" if o.reason else "")
+        automatic = o.max_score - o.manual_points
+        auto_score = o.auto_score if o.auto_score is not None else min(o.score, automatic)
+        lines.append(
+            f"{o.student:<20} {o.assignment:<20} {auto_score:>6.1f}/{automatic:<6.1f}"
+            f" {o.manual_points:>8g} {o.seconds:>6.1f}s  {status}"
+        )
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("graded", "failed", "unchanged")}
+    failed_before = sum(o.status == "unchanged" and bool(o.reason) for o in outcomes)
+    lines += [
+        "",
+        f"{counts['graded']} graded, {counts['failed']} failed (recorded with score 0 "
+        f"where they broke), {counts['unchanged']} unchanged"
+        + (f" ({failed_before} of them failed when graded)" if failed_before else ""),
+    ]
+    return "\n".join(lines)
