@@ -102,6 +102,7 @@ class Grader:
         hide = tuple(sorted(p for p in hidden if p.exists()))
         self.executor = Executor(
             self.config,
+            root=root,
             cell_timeout=cell_timeout,
             package_dir=(package or root) / "course",
             scratch=self.scratch,
@@ -110,7 +111,6 @@ class Grader:
             limits=sandboxing.Limits(
                 memory_bytes=memory_bytes, cpu_seconds=cell_timeout * NOTEBOOK_TIMEOUT_FACTOR
             ),
-            workers=self.workers,
             warm=warm,
         )
 
@@ -132,8 +132,7 @@ class Grader:
         try:
             return self._run(names)
         finally:
-            if self.executor.zygote is not None:
-                self.executor.zygote.close()
+            self.executor.close()
             shutil.rmtree(self.scratch, ignore_errors=True)
 
     def _run(self, names: list[str]) -> Outcomes:

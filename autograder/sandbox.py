@@ -44,22 +44,26 @@ from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
 
-#: Kernels run as unprivileged user ids, one per concurrently running kernel: the
-#: process-count limit is counted per user, so a fork bomb in one submission must not
-#: starve the kernel of another. Each grading run draws its own block of ids at random
-#: from this range, so two runs on one machine never share (or reap) each other's ids.
-#: No account needs to exist for these ids.
+#: Kernels run as unprivileged user ids, a new one for every kernel: the process-count
+#: limit is counted per user, so a fork bomb in one submission cannot starve another's
+#: kernel, and an id is never used twice in a run, so whatever a kernel leaves behind can
+#: never act as, or on, a later kernel. Each run starts at a random place in this range
+#: and skips ids that have running processes (another run's kernels). No account needs
+#: to exist for these ids.
 UID_RANGE = (200_000, 2_000_000_000)
-UID_BLOCK = 64
+#: Ids one run may use: room for half a million notebooks (two kernels each).
+UID_RUN = 2**20
 
 
-def uid_block(size: int) -> list[int]:
-    """``size`` user ids for one grading run, from a randomly chosen block."""
-    if size > UID_BLOCK:
-        raise ValueError(f"at most {UID_BLOCK} kernels at once")
-    blocks = (UID_RANGE[1] - UID_RANGE[0]) // UID_BLOCK
-    first = UID_RANGE[0] + secrets.randbelow(blocks) * UID_BLOCK
-    return list(range(first, first + size))
+def uid_sequence():
+    """The user ids for one grading run, each used once, none with running processes."""
+    blocks = (UID_RANGE[1] - UID_RANGE[0]) // UID_RUN
+    first = UID_RANGE[0] + secrets.randbelow(blocks) * UID_RUN
+    busy = {owner for _, owner in _processes()} if sandbox_uses_uids() else set()
+    for uid in range(first, first + UID_RUN):
+        if uid not in busy:
+            yield uid
+    raise RuntimeError(f"more than {UID_RUN} kernels in one run")
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,11 @@ class Limits:
     cpu_seconds: int = 600
     file_bytes: int = 64 * 1024**2
     processes: int = 512
+
+    @property
+    def tmp_bytes(self) -> int:
+        """The size of a kernel's private /tmp (a file system in memory)."""
+        return min(self.memory_bytes // 4, 512 * 1024**2)
 
 
 @dataclass(frozen=True)
@@ -83,6 +92,7 @@ class Sandbox:
     limits: Limits = field(default_factory=Limits)
     isolate: bool = True
     uid: int = UID_RANGE[0]
+    cgroup: Path | None = None  # the kernel's memory cgroup, where the machine has one
 
 
 def bubblewrap() -> str | None:
@@ -138,21 +148,24 @@ def kernel_environment(sandbox: Sandbox, home: str | None = None) -> dict[str, s
     }
 
 
-def _closed_ancestor(path: Path) -> Path | None:
-    """The outermost folder on ``path`` that other users cannot enter, if any."""
-    for folder in [*reversed(path.parents), *([path] if path.is_dir() else [])]:
-        try:
-            if not folder.stat().st_mode & 0o001:
-                return folder if folder != Path("/") else None
-        except OSError:
-            return None
-    return None
-
-
 def python_paths() -> tuple[Path, ...]:
     """What a kernel needs of this Python: its environment and the installation under it."""
     paths = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent}
     return tuple(sorted(paths))
+
+
+#: The system a kernel sees, read-only: programs and shared libraries, nothing else of
+#: the disk. /usr/local and /usr/src are left out (a course copy could sit there); the
+#: Python environment and the ``course`` package are bound in on their own.
+SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+SYSTEM_HIDDEN = ("/usr/local", "/usr/src")
+#: What a kernel needs of /etc: the dynamic linker's cache, time zones, name lookups
+#: (no network, but libraries ask), fonts and certificates.
+ETC_PATHS = (
+    "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
+    "/etc/timezone", "/etc/nsswitch.conf", "/etc/passwd", "/etc/group", "/etc/hosts",
+    "/etc/fonts", "/etc/ssl", "/etc/mime.types", "/etc/alternatives",
+)  # fmt: skip
 
 
 def _bwrap(
@@ -164,24 +177,44 @@ def _bwrap(
     chdir: Path,
     environment: dict[str, str],
 ) -> list[str]:
-    """bubblewrap's options for a grading sandbox (see the module docstring)."""
-    wrapped = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-    wrapped += ["--perms", "1777", "--tmpfs", "/tmp"]
-    # Hide first, then bind back what the kernel needs: later mounts win. A folder the
-    # kernel's user could not pass through (the Python installation in root's 0700 home,
-    # say) is replaced by an empty one it can, with only the exposed paths bound back.
-    closed = sorted({_closed_ancestor(p) for p in expose if p.exists()} - {None})
-    for folder in closed:
-        wrapped += ["--perms", "0755", "--tmpfs", str(folder)]
-        inner = {d for p in expose for d in p.parents if folder in d.parents}
-        for path in sorted(inner):  # outer first, each one enterable
-            wrapped += ["--perms", "0755", "--dir", str(path)]
-    for path in hide:
+    """bubblewrap's options for a grading sandbox (see the module docstring).
+
+    The view is an allow-list: an empty root, the system's programs and libraries, the
+    exposed paths (the Python environment, the ``course`` package), a private /tmp and
+    the writable folders. Folders bubblewrap creates on the way to a bound path are
+    enterable (0755), so a Python installed under root's private home still runs.
+    """
+    wrapped = [bwrap]
+    for path in map(Path, SYSTEM_PATHS):
+        if path.is_symlink():  # merged /usr: /bin -> usr/bin
+            wrapped += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            wrapped += ["--ro-bind", str(path), str(path)]
+    wrapped += [
+        option for path in SYSTEM_HIDDEN if Path(path).is_dir() for option in ("--tmpfs", path)
+    ]
+    for path in map(Path, ETC_PATHS):
         if path.exists():
-            wrapped += ["--tmpfs", str(path)]
+            wrapped += ["--ro-bind", str(path), str(path)]
+    wrapped += ["--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp"]
+    # bubblewrap would make the folders on the way to a bound path private to root.
+    bound = [p for p in (*expose, *writable) if p.exists()]
+    on_the_way = {
+        folder
+        for path in bound
+        for folder in path.parents
+        if folder != Path("/")
+        and str(folder) not in ("/tmp", *SYSTEM_PATHS)
+        and not any(b == folder or b in folder.parents for b in bound)
+    }
+    for folder in sorted(on_the_way, key=lambda f: len(f.parts)):
+        wrapped += ["--perms", "0755", "--dir", str(folder)]
     for path in expose:
         if path.exists():
             wrapped += ["--ro-bind", str(path), str(path)]
+    for path in hide:  # inside an exposed tree (a course inside the environment, say)
+        if path.exists() and any(path == p or p in path.parents for p in expose):
+            wrapped += ["--tmpfs", str(path)]
     for path in writable:
         wrapped += ["--bind", str(path), str(path)]
     wrapped += [
@@ -200,7 +233,8 @@ def wrap_command(command: list[str], sandbox: Sandbox) -> list[str]:
     bwrap = bubblewrap() if sandbox.isolate else None
     if not bwrap:
         return (
-            _prlimit(sandbox.limits)
+            _join_cgroup(sandbox.cgroup)
+            + _prlimit(sandbox.limits)
             + ["env", *(f"{k}={v}" for k, v in environment.items())]
             + command
         )
@@ -219,22 +253,31 @@ def wrap_command(command: list[str], sandbox: Sandbox) -> list[str]:
             "--clear-groups",
             "--inh-caps=-all", "--bounding-set=-all",
         ]  # fmt: skip
-    return _prlimit(sandbox.limits) + wrapped + command
+    return _join_cgroup(sandbox.cgroup) + _prlimit(sandbox.limits) + wrapped + command
 
 
-def user_processes(uid: int) -> list[int]:
-    """The processes whose real user id is ``uid`` (empty where /proc is missing)."""
-    found = []
+def _join_cgroup(group: Path | None) -> list[str]:
+    """A prefix that moves the command into the memory cgroup ``group`` before it runs."""
+    if group is None:
+        return []
+    return ["/bin/sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', str(group)]
+
+
+def _processes():
+    """(pid, real user id) of every process (none where /proc is missing)."""
     for entry in Path("/proc").glob("[0-9]*/status"):
         try:
             for line in entry.read_text().splitlines():
                 if line.startswith("Uid:"):
-                    if int(line.split()[1]) == uid:
-                        found.append(int(entry.parent.name))
+                    yield int(entry.parent.name), int(line.split()[1])
                     break
         except (OSError, ValueError):
             continue
-    return found
+
+
+def user_processes(uid: int) -> list[int]:
+    """The processes whose real user id is ``uid`` (empty where /proc is missing)."""
+    return [pid for pid, owner in _processes() if owner == uid]
 
 
 def kill_user_processes(uid: int) -> None:
@@ -281,17 +324,29 @@ def warm_kernels_available(isolate: bool) -> bool:
 class Zygote:
     """The grader's side of :mod:`autograder.zygote`, the warm parent kernels fork from.
 
-    It runs in one bubblewrap sandbox shared by the kernels it forks (no network, its
-    own process tree, the course, the submissions and ``hide`` hidden), with ``scratch``
-    (where each kernel's private folders are made) writable and only the capabilities
-    to change user ids and signal its children. Its socket lives in a folder only root
-    can enter, and it serves only root, so a kernel cannot ask it for anything.
+    It runs in one bubblewrap sandbox (no network, its own process tree, the same
+    allow-list view of the disk as a kernel's), with ``scratch`` (where each kernel's
+    private folders are made) and the run's memory cgroups writable, and only the
+    capabilities to change user ids, signal its children and make each kernel's
+    namespaces. Every kernel it forks gets its own pid and mount namespaces, with only
+    its own two folders of ``scratch`` and a private /tmp (:attr:`namespaces`, where the
+    machine allows it). Its socket lives in a folder only root can enter, and it serves
+    only root, so a kernel cannot ask it for anything.
     """
 
     SCRIPT = Path(__file__).with_name("zygote.py")
 
-    def __init__(self, *, scratch: Path, hide: tuple[Path, ...], expose: tuple[Path, ...]):
+    def __init__(
+        self,
+        *,
+        scratch: Path,
+        hide: tuple[Path, ...],
+        expose: tuple[Path, ...],
+        cgroups: Path | None = None,
+    ):
         self.failure = ""  # why it could not be started, once that has happened
+        self.namespaces = False  # whether each kernel gets pid and mount namespaces
+        self.cgroups = cgroups
         self.scratch = scratch
         self.hide = hide
         self.expose = expose
@@ -316,12 +371,12 @@ class Zygote:
                 bubblewrap(),
                 hide=self.hide,
                 expose=(*self.expose, script),
-                writable=(self.scratch,),
+                writable=(self.scratch, *([self.cgroups] if self.cgroups else [])),
                 chdir=self.home,
                 environment=self.environment(str(self.home)),
             )
             command += ["--cap-drop", "ALL"]
-            for capability in ("CAP_SETUID", "CAP_SETGID", "CAP_KILL"):
+            for capability in ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_SYS_ADMIN"):
                 command += ["--cap-add", capability]
             command += ["--", sys.executable, str(script), str(self.socket)]
             with open(self.scratch / "zygote.log", "ab") as log:
@@ -332,7 +387,8 @@ class Zygote:
                 selector.register(self.process.stdout, selectors.EVENT_READ)
                 ready = selector.select(timeout)
             line = self.process.stdout.readline() if ready else b""
-            if line.strip() != b"ready":
+            self.namespaces = line.strip() == b"ready namespaces"
+            if line.strip() not in (b"ready", b"ready namespaces"):
                 self._close()
                 last = (self.scratch / "zygote.log").read_text(errors="replace").strip()
                 raise RuntimeError(
@@ -380,6 +436,11 @@ class Zygote:
                 "log": str(sandbox.rundir / "kernel.log"),
                 "limits": asdict(sandbox.limits),
                 "env": {**self.environment(str(private)), "TMPDIR": str(private / "tmp")},
+                "namespaces": self.namespaces,
+                "scratch": str(self.scratch),
+                "keep": [str(sandbox.workdir), str(sandbox.rundir)],
+                "cgroup": str(sandbox.cgroup) if sandbox.cgroup else None,
+                "tmp_bytes": sandbox.limits.tmp_bytes,
             }
         )["pid"]
         return WarmKernel(self, pid, sandbox.uid)
@@ -431,7 +492,10 @@ class WarmKernel:
             self.zygote.call({"op": "signal", "pid": self.pid, "signal": int(signum)})
 
     def kill(self) -> None:
-        """Kill the kernel and everything it started (all of its user id's processes)."""
+        """Kill the kernel and everything it started: its namespace's init, with which
+        every process in the namespace dies, and every process of its user id."""
+        with contextlib.suppress(OSError, RuntimeError, ValueError):
+            self.zygote.call({"op": "kill", "pid": self.pid})
         kill_user_processes(self.uid)
 
     def terminate(self) -> None:

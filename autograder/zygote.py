@@ -7,10 +7,14 @@ no network, its own process tree, the course and the submissions hidden) as root
 only the capabilities it needs to hand out user ids, listens on a unix socket for
 requests from the grader, and answers each ``spawn`` by forking a child that
 
-* starts a new session, lowers its resource limits (memory, CPU, file size, processes),
-  drops every capability from its bounding set, takes the unprivileged user id it was
-  given (one per running kernel, so kernels cannot signal or read each other), sets
-  ``no_new_privs`` and a private umask;
+* starts a new session, joins the kernel's memory cgroup if it was given one, and enters
+  new pid and mount namespaces: it becomes a small init (pid 1) that reaps, and dies
+  with its parent, so that when it ends every process the kernel started ends too, and
+  it mounts a private ``/tmp`` and a ``/proc`` that shows only the kernel's processes;
+* forks the kernel (pid 2), which lowers its resource limits (memory, CPU, file size,
+  processes), drops every capability from its bounding set, takes the unprivileged
+  user id it was given (a new one per kernel, so kernels cannot signal or read each
+  other), sets ``no_new_privs`` and a private umask;
 * moves into its own scratch working directory with a private home and temp folder;
 * reseeds Python's and NumPy's random generators (a fork copies their state);
 * and becomes the ipykernel the kernel spec names, on the connection file it was given.
@@ -23,6 +27,7 @@ one JSON line per connection, answered with one JSON line:
   "limits": {...}}`` → ``{"pid": P}``
 * ``{"op": "poll", "pid": P}`` → ``{"exit": None}`` while running, else the exit code
 * ``{"op": "signal", "pid": P, "signal": S}`` → ``{}``
+* ``{"op": "kill", "pid": P}`` → ``{}``: the kernel and everything in its namespaces
 """
 
 from __future__ import annotations
@@ -60,8 +65,8 @@ PRELOAD = (
     "course",
     "course.checks",
     "course.data",
-    "course.integrity",
     "course.plots",
+    "cloudpickle",
 )
 LIMITS = {
     "memory_bytes": resource.RLIMIT_AS,
@@ -69,8 +74,13 @@ LIMITS = {
     "file_bytes": resource.RLIMIT_FSIZE,
     "processes": resource.RLIMIT_NPROC,
 }
+PR_SET_PDEATHSIG = 1
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
+CLONE_NEWNS = 0x00020000
+CLONE_NEWPID = 0x20000000
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
+MNT_DETACH = 2
 LAST_CAPABILITY = 63
 #: Kernels never run as root or as a system account.
 MIN_UID = 1000
@@ -84,13 +94,98 @@ def preload() -> None:
             continue
 
 
+def _libc():
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"{what}: {os.strerror(error)}")
+
+
+def enter_namespaces(request: dict) -> None:
+    """In the forked child, as root: the kernel's cgroup, new pid and mount namespaces,
+    a private /tmp and a view of the scratch folder with only the kernel's own two
+    folders in it. Returns in the kernel (pid 2 of the new pid namespace); the namespace's
+    init (pid 1) and the process that waits for it never return."""
+    libc = _libc()
+    cgroup = request.get("cgroup")
+    if cgroup:
+        with open(os.path.join(cgroup, "cgroup.procs"), "w") as procs:
+            procs.write(str(os.getpid()))
+    _check(libc.unshare(CLONE_NEWPID | CLONE_NEWNS), "unshare")
+    _check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate")
+    if cgroup:  # joined: the kernel has no business seeing it
+        libc.umount2(os.fsencode(cgroup), MNT_DETACH)
+    keep = [os.open(path, os.O_PATH | os.O_DIRECTORY) for path in request["keep"]]
+    size = f"size={request.get('tmp_bytes', 256 * 1024**2)},mode=1777".encode()
+    _check(libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, size), "mount /tmp")
+    scratch = request["scratch"]
+    if not (scratch + "/").startswith("/tmp/"):  # else the new /tmp already covers it
+        _check(libc.mount(b"tmpfs", os.fsencode(scratch), b"tmpfs", MS_NOSUID, None), "hide")
+    os.makedirs(scratch, exist_ok=True)
+    os.chmod(scratch, 0o711)
+    for descriptor, path in zip(keep, request["keep"], strict=True):
+        os.makedirs(path, exist_ok=True)
+        source = f"/proc/self/fd/{descriptor}".encode()
+        _check(libc.mount(source, os.fsencode(path), None, MS_BIND | MS_REC, None), "bind")
+        os.close(descriptor)
+    alive_read, alive_write = os.pipe()  # open in the parent as long as it lives
+    init = os.fork()
+    if init:  # still outside the new pid namespace: wait for its init, end as it ends
+        os.close(alive_read)
+        _, status = os.waitpid(init, 0)
+        os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+    # pid 1 of the new namespace: dies with its parent (the grader's handle on it). Its
+    # parent is outside the namespace (getppid() says 0): the pipe tells whether it
+    # died before the death signal was armed.
+    os.close(alive_write)
+    _check(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
+    if select.select([alive_read], [], [], 0)[0]:  # end of file: the parent is gone
+        os._exit(1)
+    flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+    _check(libc.mount(b"proc", b"/proc", b"proc", flags, None), "mount /proc")
+    kernel = os.fork()
+    if kernel == 0:
+        return
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    while True:  # reap every orphan; end with the kernel
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            os._exit(0)
+        if pid == kernel:
+            os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+
+
+def namespaces_work() -> bool:
+    """Whether this process may give each kernel its own namespaces (it needs
+    CAP_SYS_ADMIN, which the grader grants it where bubblewrap runs as root)."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            libc = _libc()
+            _check(libc.unshare(CLONE_NEWPID | CLONE_NEWNS), "unshare")
+            _check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "private")
+            _check(libc.mount(b"tmpfs", b"/tmp", b"tmpfs", 0, None), "tmpfs")
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
+
+
 def become_kernel(request: dict) -> None:
     """In the forked child: lock down, then run the kernel. Never returns."""
     os.setsid()
+    if request.get("namespaces"):
+        enter_namespaces(request)
     for name, value in request["limits"].items():
         resource.setrlimit(LIMITS[name], (value, value))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    libc = ctypes.CDLL(None, use_errno=True)
+    libc = _libc()
     for capability in range(LAST_CAPABILITY + 1):
         if libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
             break  # past the last capability this kernel knows
@@ -161,7 +256,7 @@ def serve(path: str) -> None:
     server.listen(16)
     exits: dict[int, int] = {}
     children: set[int] = set()
-    print("ready", flush=True)
+    print("ready namespaces" if namespaces_work() else "ready", flush=True)
     while True:
         while children:
             try:
@@ -207,6 +302,10 @@ def handle(request: dict, sockets, children: set[int], exits: dict[int, int]) ->
                 os.killpg(pid, int(request["signal"]))
             except OSError:
                 os.kill(pid, int(request["signal"]))
+        return {}
+    if op == "kill":  # its namespace's init dies with it, and with that init everything
+        if pid in children:
+            os.kill(pid, signal.SIGKILL)
         return {}
     raise ValueError(f"unknown request {op!r}")
 

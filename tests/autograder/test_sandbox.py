@@ -101,7 +101,7 @@ def test_a_kernel_runs_as_its_own_user_in_its_folder_with_its_limits(scratch, st
     write outside its folders or read another kernel's? (The same home both ways:
     IPython writes paths under it as ~, so a different one changes tracebacks.)"""
     zygote = request.getfixturevalue("zygote") if start == "forked" else None
-    uid = sandboxing.uid_block(1)[0]
+    uid = next(sandboxing.uid_sequence())
     box = sandboxing.Sandbox(
         workdir=scratch / "k-work",
         rundir=scratch / "k-run",
