@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import os
-import re
 import sqlite3
 import sys
 from pathlib import Path
@@ -13,7 +14,8 @@ from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
 CONFIG_FILE = "nbgrader_config.py"
-ASSIGNMENT_PATTERN = re.compile(r"^\d\d_[a-z0-9_]+$")
+#: nbgrader's own default, for a course whose config names none.
+DEFAULT_COURSE_ID = "default_course"
 
 
 class CourseError(Exception):
@@ -62,15 +64,30 @@ def load_config(root: Path) -> Config:
 
 
 def assignments(root: Path) -> list[str]:
-    """The assignments of the course: folders ``source/NN_name`` holding a notebook, sorted."""
+    """The assignments of the course: folders of ``source/`` holding a notebook, sorted.
+
+    Any name nbgrader accepts is an assignment (``01_likelihood``, ``ps1``, ``hw-3``):
+    nbgrader refuses ``+`` and surrounding spaces; hidden and ``_`` folders are not
+    assignments (``.ipynb_checkpoints``, ``__pycache__``).
+    """
     source = Path(root) / "source"
     if not source.is_dir():
         raise CourseError(f"{source} does not exist: is {root} the course root?")
     return sorted(
         entry.name
         for entry in source.iterdir()
-        if entry.is_dir() and ASSIGNMENT_PATTERN.match(entry.name) and any(entry.glob("*.ipynb"))
+        if entry.is_dir()
+        and not entry.name.startswith((".", "_"))
+        and "+" not in entry.name
+        and entry.name == entry.name.strip()
+        and any(entry.glob("*.ipynb"))
     )
+
+
+def course_id(config: Config) -> str:
+    """The course's ``CourseDirectory.course_id``, or nbgrader's default when unset."""
+    value = config.CourseDirectory.get("course_id", "")
+    return value.strip() if isinstance(value, str) and value.strip() else DEFAULT_COURSE_ID
 
 
 def check_assignments(root: Path, requested: list[str] | None) -> list[str]:
@@ -115,6 +132,32 @@ def write_all_atomically(files: dict[Path, str]) -> None:
                 partial.unlink()
         where = str(error.filename or next(iter(partials))).removesuffix(".partial")
         raise CourseError(f"cannot write {where}: {error.strerror or error}") from None
+
+
+#: What a spreadsheet reads as the start of a formula (OWASP's CSV injection list).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value):
+    """``value`` as a CSV cell no spreadsheet runs: text that would start a formula gets a
+    leading apostrophe (OWASP's advice); numbers are left as they are."""
+    if not isinstance(value, str) or not value.startswith(FORMULA_STARTS):
+        return value
+    try:
+        float(value)
+        return value
+    except ValueError:
+        return "'" + value
+
+
+def csv_text(fields, rows) -> str:
+    """``rows`` (dicts) as CSV text with a header, every cell :func:`spreadsheet_safe`."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: spreadsheet_safe(value) for key, value in row.items()})
+    return buffer.getvalue()
 
 
 SQLITE_HEADER = b"SQLite format 3\x00"

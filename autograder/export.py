@@ -11,13 +11,13 @@ both are written atomically: a reader never sees a half-written file.
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 from autograder.course import (
     CourseError,
     check_gradebook,
+    course_id,
+    csv_text,
     find_root,
     gradebook_url,
     load_config,
@@ -34,7 +34,7 @@ def _gradebook(root: Path):
     config = load_config(root)
     url = gradebook_url(config, root)
     check_gradebook(url, must_exist=True)
-    return Gradebook(url, config.CourseDirectory.course_id)
+    return Gradebook(url, course_id(config))
 
 
 def _number(value) -> float:
@@ -82,11 +82,7 @@ def cell_rows(root: Path) -> list[dict]:
 
 
 def _csv(fields, rows) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
+    return csv_text(fields, rows)
 
 
 def _rows_in(path: Path) -> int:

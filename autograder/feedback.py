@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from pathlib import Path
 
 import nbformat
 
+from autograder import bridge
 from autograder.course import find_root, write_atomically
 from autograder.discover import LEDGER
 from autograder.export import cell_rows
@@ -35,22 +37,52 @@ pre { background: #f5f5f5; padding: .6rem; overflow-x: auto; white-space: pre-wr
 """
 
 
-#: Errors whose message the course's checks and tripwire write for the learner.
-_WORDED = frozenset({"CheckFailure", "EnvironmentModified", "NotRun"})
+#: Errors whose message the course's checks and the grader write for the learner.
+_WORDED = frozenset({"CheckFailure", "NotRun"})
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def raised_by_submission(output) -> str:
+    """The function of the submission that raised the error ``output`` shows, if the
+    submission's code raised it (the grader's proxy notes that on the error); else ""."""
+    lines = [_ANSI.sub("", str(line)).strip() for line in output.get("traceback", [])]
+    last = lines[-1] if lines else ""
+    prefix = f"({bridge.RAISED_BY}"
+    return last[len(prefix) : -1] if last.startswith(prefix) and last.endswith(")") else ""
 
 
 def _message(cell) -> str:
-    """What a failed test said, without its traceback (which may quote hidden code)."""
+    """What a failed test said, without its traceback (which quotes the test's code).
+
+    A failure belongs to whoever raised it: the course's checks word theirs for the
+    learner; an error the submission's own function raised is named as such, with its
+    type (a built-in exception, or ``LearnerError``) and a message capped by the grader;
+    an error the test's own code raised (an instructor's ``assert`` with a message) is
+    the test's message. The submission's code never sees a test (it runs in a kernel of
+    its own), so nothing it says can quote one.
+    """
+    hidden = "BEGIN HIDDEN TESTS" in cell.get("source", "")
     for output in cell.get("outputs", []):
         if output.output_type == "error":
-            if output.ename not in _WORDED:
-                # Text the learner's code chose (an exception it raised itself): it can
-                # quote the running test cell, hidden tests included, so it is not shown.
-                return f"{output.ename} (raised by your code; run the visible tests to see it)"
-            value = output.get("evalue", "").strip()
-            return f"{output.ename}: {value}" if value else output.ename
+            name, value = output.ename, output.get("evalue", "").strip()
+            if name in _WORDED:
+                return f"{name}: {value}" if value else name
+            function = raised_by_submission(output)
+            if function and name == "NotImplementedError":
+                return f"{function} is not answered yet (it raises NotImplementedError)"
+            if function and name == "TimeoutError":
+                return f"{function} {value}" if value else f"{function} took too long (cut off)"
+            if function:
+                told = f": {value}" if value else ""
+                where = "" if hidden else " (run the visible tests to see where)"
+                return f"{name} raised by your {function}{told}{where}"
+            if name == "AssertionError" and not value:
+                return "AssertionError: a check in this test failed"
+            return f"{name}: {value}" if value else name
         if output.output_type == "stream" and output.name == "stderr":
-            return "the test wrote to stderr, a failure (not shown: it may quote the test)"
+            first = output.get("text", "").strip().splitlines()
+            said = f": {first[0][:200]}" if first else ""
+            return f"the test wrote to stderr, which nbgrader scores as a failure{said}"
     return ""
 
 

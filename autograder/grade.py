@@ -28,6 +28,7 @@ import math
 import os
 import shutil
 import tempfile
+import time
 import warnings
 from pathlib import Path
 
@@ -39,6 +40,7 @@ from autograder.course import (
     assignments,
     check_assignments,
     check_gradebook,
+    course_id,
     find_root,
     gradebook_url,
     load_config,
@@ -56,6 +58,7 @@ from autograder.record import Outcome, Recorder
 from autograder.summary import Outcomes, ProgressBar, Quiet
 
 __all__ = ["LEDGER", "Grader", "Outcome", "Outcomes", "grade"]
+log = logging.getLogger("autograder")
 
 
 class Grader:
@@ -85,7 +88,7 @@ class Grader:
         self.config.NbGraderAPI.log_level = logging.ERROR
         self.db_url = gradebook_url(self.config, root)
         self.config.CourseDirectory.db_url = self.db_url
-        self.course_id = self.config.CourseDirectory.course_id
+        self.course_id = course_id(self.config)
         check_gradebook(self.db_url, must_exist=False)
         cell_timeout = _cell_timeout(
             timeout if timeout is not None else self.config.Execute.get("timeout", 30)
@@ -118,15 +121,32 @@ class Grader:
         return open_gradebook(self.db_url, self.course_id)
 
     def execute(self, job: Job) -> Job:
-        import time
-
         job.started = time.monotonic()
+        if job.failure:
+            return job
         source = self.root / "source" / job.assignment
-        for name, notebook in job.notebooks.items():
-            problem = self.executor.execute(notebook, job, name, source)
-            if problem:
-                job.problems[name] = problem
+        try:
+            for name, notebook in job.notebooks.items():
+                problem = self.executor.execute(notebook, job, name, source)
+                if problem:
+                    job.problems[name] = problem
+        except Exception as error:  # the grader's fault, not the student's: say so, go on
+            job.failure = _failure("executing", job, error)
         return job
+
+    def _prepare(self, job: Job, notebooks: list[str]) -> None:
+        try:
+            self.prepare(job, notebooks)
+        except Exception as error:
+            job.failure = _failure("preparing", job, error)
+
+    def _record(self, job: Job, notebooks: list[str]) -> Outcome:
+        if not job.failure:
+            try:
+                return self.record(job, notebooks)
+            except Exception as error:
+                job.failure = _failure("recording", job, error)
+        return self.record.failed(job, notebooks)
 
     def run(self, names: list[str]) -> Outcomes:
         try:
@@ -162,11 +182,11 @@ class Grader:
         with concurrent.futures.ThreadPoolExecutor(self.workers) as pool:
             running = {}
             for job in jobs:
-                self.prepare(job, records.notebooks[job.assignment])
+                self._prepare(job, records.notebooks[job.assignment])
                 running[pool.submit(self.execute, job)] = job
             for future in concurrent.futures.as_completed(running):
                 job = future.result()
-                outcome = self.record(job, records.notebooks[job.assignment])
+                outcome = self._record(job, records.notebooks[job.assignment])
                 outcomes.append(outcome)
                 self.progress.update(outcome)
         self.progress.finish()
@@ -217,6 +237,16 @@ class Grader:
             return has_submission(gb, student, assignment)
 
 
+def _failure(stage: str, job: Job, error: Exception) -> str:
+    """One line for a submission whose grading raised: the grader's own fault, logged in
+    full, said in one line, and the rest of the class goes on."""
+    log.debug("%s %s/%s failed", stage, job.student, job.assignment, exc_info=True)
+    lines = str(error).strip().splitlines()
+    detail = f"{type(error).__name__}: {lines[0][:160]}" if lines else type(error).__name__
+    return f"the grader failed while {stage} {job.student}/{job.assignment} ({detail})"
+
+
+#: The longest --timeout accepted, per cell: a day. A notebook gets ten times it.
 MAX_CELL_TIMEOUT = 24 * 3600
 
 

@@ -42,6 +42,7 @@ class Job:
     notebooks: dict[str, NotebookNode] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)  # notebook -> one-line reason
     started: float = 0.0
+    failure: str = ""  # the grader itself failed on this submission: why, in one line
 
 
 def nbgrader_steps(names, config) -> list:

@@ -10,6 +10,7 @@ committed: a run killed midway regrades only what it had not finished.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 import time
@@ -24,6 +25,8 @@ from autograder.course import write_atomically
 from autograder.discover import LEDGER
 from autograder.gradebook import open_gradebook
 from autograder.prepare import Job, nbgrader_steps, resources, run_steps
+
+log = logging.getLogger("autograder")
 
 # The second half of nbgrader's autograde pipeline (the first is prepare.SANITIZE).
 # Order matters: SaveAutoGrades must see the outputs after IgnorePattern and LimitOutput
@@ -119,6 +122,42 @@ class Recorder:
             auto_score=auto_score,
         )
         write_atomically(destination / LEDGER, json.dumps(asdict(outcome), indent=1))
+        return outcome
+
+    def failed(self, job: Job, notebook_names: list[str]) -> Outcome:
+        """Record a submission the grader could not grade (``job.failure`` says why):
+        score 0 on every graded cell, a ledger, an outcome; never an exception."""
+        outcome = Outcome(
+            student=job.student,
+            assignment=job.assignment,
+            status="failed",
+            reason=job.failure,
+            seconds=round(time.monotonic() - job.started, 2) if job.started else 0.0,
+            digest=job.digest,
+            notebooks={name: job.failure for name in notebook_names},
+            auto_score=0.0,
+        )
+        try:
+            with open_gradebook(self.db_url, self.course_id) as gb:
+                gb.db.rollback()
+                gb.update_or_create_student(job.student)
+                submission = gb.update_or_create_submission(job.assignment, job.student)
+                for notebook in submission.notebooks:
+                    by_hand = {cell.name for cell in notebook.notebook.solution_cells}
+                    for grade in notebook.grades:
+                        grade.auto_score = 0
+                        grade.needs_manual_grade = False
+                        if grade.name in by_hand:
+                            outcome.manual_points += float(grade.max_score)
+                gb.db.commit()
+                outcome.max_score = float(submission.max_score)
+        except Exception:
+            log.debug("recording %s/%s as failed", job.student, job.assignment, exc_info=True)
+        destination = self.root / "autograded" / job.student / job.assignment
+        try:
+            write_atomically(destination / LEDGER, json.dumps(asdict(outcome), indent=1))
+        except Exception:
+            log.debug("writing the ledger of %s/%s", job.student, job.assignment, exc_info=True)
         return outcome
 
     def _zero(self, job: Job, name: str) -> None:

@@ -29,7 +29,6 @@ so a broken notebook never passes for a misunderstanding.
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import io
 import json
@@ -42,6 +41,7 @@ from pathlib import Path
 from autograder.course import (
     CourseError,
     check_assignments,
+    csv_text,
     find_root,
     load_config,
     write_atomically,
@@ -375,9 +375,7 @@ def _number(value: float | None) -> str:
 
 
 def _csv_text(assignments: list[AssignmentReport]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=ITEM_FIELDS, lineterminator="\n")
-    writer.writeheader()
+    rows = []
     for assignment in assignments:
         for item in assignment.items:
             row = {
@@ -396,8 +394,8 @@ def _csv_text(assignments: list[AssignmentReport]) -> str:
                 failure = item.messages[rank] if rank < len(item.messages) else None
                 row[f"message_{rank + 1}"] = failure.message if failure else ""
                 row[f"count_{rank + 1}"] = failure.count if failure else ""
-            writer.writerow(row)
-    return buffer.getvalue()
+            rows.append(row)
+    return csv_text(ITEM_FIELDS, rows)
 
 
 # -- figures ---------------------------------------------------------------------------

@@ -195,7 +195,7 @@ def main(argv=None) -> int:
             "",
             "Floor: bare kernel start plus executing the solved notebook with nbclient, "
             "no sandbox. Grader: `autograder grade --workers 1` wall time for the same "
-            "notebook (sandbox, integrity tripwire, nbgrader pre- and post-processing). "
+            "notebook (sandbox, two kernels, nbgrader pre- and post-processing). "
             f"Medians of {arguments.repeats}.",
             "",
             "| notebook | floor s | grader s | ratio (target ≤ 1.3) |",
@@ -252,7 +252,7 @@ def main(argv=None) -> int:
             "warm parent saves.",
             "- The per-notebook table compares one notebook's grading time with the floor "
             "of running it at all (a bare kernel start plus nbclient), so the sandbox, the "
-            "integrity tripwire and nbgrader's processing are inside the grader's number.",
+            "second kernel and nbgrader's processing are inside the grader's number.",
             "",
         ]
     arguments.out.parent.mkdir(parents=True, exist_ok=True)
