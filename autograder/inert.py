@@ -250,8 +250,14 @@ NAMES = {
 }
 
 
-def _text(value) -> str:
-    return "".join(value) if isinstance(value, list) else str(value)
+def _text(value) -> str | None:
+    """A media value as text (nbformat may store it as a list of lines); None when it is
+    not text at all, which only a hand-made message could produce."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(line, str) for line in value):
+        return "".join(value)
+    return None
 
 
 def _image_metadata(metadata) -> dict:
@@ -259,7 +265,7 @@ def _image_metadata(metadata) -> dict:
     there ("1 onerror=...") would add attributes. Only numbers, flags and quoted text
     are kept, and only for images."""
     kept = {}
-    for media_type, values in (metadata or {}).items():
+    for media_type, values in (metadata if isinstance(metadata, dict) else {}).items():
         if media_type not in KEPT or not media_type.startswith("image/"):
             continue
         if not isinstance(values, dict):
@@ -279,7 +285,10 @@ def _image_metadata(metadata) -> dict:
 
 
 def _note(removed: list[str]) -> NotebookNode:
-    what = " and ".join(NAMES.get(media_type, media_type) for media_type in removed)
+    names = [NAMES.get(media_type, media_type[:60]) for media_type in removed]
+    if len(names) > 3:  # the names are the student's to choose: keep the note short
+        names = [*names[:2], f"{len(names) - 2} other formats"]
+    what = " and ".join(names)
     return from_dict(
         {
             "output_type": "display_data",
@@ -295,24 +304,31 @@ def _note(removed: list[str]) -> NotebookNode:
 def _inert_outputs(outputs: list) -> list:
     result = []
     for output in outputs:
+        if not isinstance(output, dict):
+            continue  # not an output at all; nbformat would refuse the notebook
         if output.get("output_type") not in ("display_data", "execute_result"):
             result.append(output)  # streams and errors are text, escaped by every viewer
             continue
+        given = output.get("data")
+        given = given if isinstance(given, dict) else {"an output of unknown shape": None}
         data, removed = {}, []
-        for media_type, value in output.get("data", {}).items():
-            if media_type in KEPT:
+        for media_type, value in given.items():
+            text = _text(value)
+            if media_type == "text/plain":
+                # Never touched: an execute_result's text is what nbgrader reads for
+                # partial credit (a note is a display_data, which nbgrader never scores).
                 data[media_type] = value
-            elif media_type in CLEANED:
-                data[media_type] = CLEANED[media_type](_text(value))
-            elif media_type != "text/markdown":
-                removed.append(media_type)
-        markdown = output.get("data", {}).get("text/markdown")
+            elif media_type in KEPT and text is not None:
+                data[media_type] = value
+            elif media_type in CLEANED and text is not None:
+                data[media_type] = CLEANED[media_type](text)
+            elif media_type != "text/markdown" or text is None:
+                removed.append(str(media_type))
+        markdown = _text(given.get("text/markdown"))
         if markdown is not None and "text/html" not in data:
-            data["text/html"] = markdown_to_html(_text(markdown))
+            data["text/html"] = markdown_to_html(markdown)
         output["data"] = data
         output["metadata"] = _image_metadata(output.get("metadata"))
-        # text/plain is never touched: an execute_result's text is what nbgrader reads
-        # for partial credit, and a note is a display_data, which nbgrader never scores.
         if output["output_type"] == "execute_result" or data:
             result.append(output)
         if removed:
@@ -334,7 +350,7 @@ def make_inert(notebook: NotebookNode) -> NotebookNode:
     never changes what nbgrader scores by (errors, stderr, an execute_result's text).
     """
     for cell in notebook.cells:
-        if "outputs" in cell:
+        if isinstance(cell.get("outputs"), list):
             cell.outputs = _inert_outputs(cell.outputs)
     notebook.metadata.pop("widgets", None)
     return notebook

@@ -254,6 +254,27 @@ def test_make_inert_cleans_every_kind_of_output():
     nbformat.validate(notebook)
 
 
+def test_make_inert_survives_outputs_of_any_shape():
+    """Does an output no kernel would send (sent by hand over the kernel's own socket)
+    become a note instead of stopping the grader or slipping through?"""
+    odd = [
+        {"output_type": "display_data", "data": {"text/html": {"not": "text"}, "image/png": 3}},
+        _display({"text/markdown": ["*a* ", "<script>alert(1)</script>"]}),
+        {"output_type": "display_data", "data": "<script>alert(1)</script>", "metadata": []},
+        _display({f"application/x-{n}": "x" for n in range(9)}),
+    ]
+    notebook = new_notebook(cells=[new_code_cell("...")])
+    notebook.cells[0].outputs = nbformat.from_dict(odd)  # as a hand-made message leaves it
+    outputs = make_inert(notebook).cells[0].outputs
+    notes = [o.data["text/plain"] for o in outputs if "text/plain" in o.data]
+    assert notes[0].startswith("[text/html and image/png not shown")
+    markdown = outputs[1].data["text/html"]
+    assert markdown == "<p><em>a</em> &lt;script&gt;alert(1)&lt;/script&gt;</p>\n"
+    assert notes[1].startswith("[an output of unknown shape not shown")
+    assert notes[2].startswith("[application/x-0 and application/x-1 and 7 other formats")
+    assert all(active_content(str(o.data.get("text/html", ""))) == [] for o in outputs)
+
+
 JS = {"application/javascript": "alert(1)"}
 ERROR = new_output("error", ename="CheckFailure", evalue="", traceback=[])
 
