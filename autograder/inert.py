@@ -301,6 +301,12 @@ def _note(removed: list[str]) -> NotebookNode:
     )
 
 
+def _count(value) -> int | None:
+    """An execution count as nbconvert prints it, unescaped, in the ``In [ ]`` prompt:
+    a whole number, or None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _inert_outputs(outputs: list) -> list:
     result = []
     for output in outputs:
@@ -329,6 +335,8 @@ def _inert_outputs(outputs: list) -> list:
             data["text/html"] = markdown_to_html(markdown)
         output["data"] = data
         output["metadata"] = _image_metadata(output.get("metadata"))
+        if output["output_type"] == "execute_result":
+            output["execution_count"] = _count(output.get("execution_count"))
         if output["output_type"] == "execute_result" or data:
             result.append(output)
         if removed:
@@ -341,8 +349,9 @@ def make_inert(notebook: NotebookNode) -> NotebookNode:
 
     Every output of every cell (test cells too: they show what student code printed):
     HTML and SVG are cleaned, markdown becomes cleaned HTML, JavaScript, widgets and
-    any other format are replaced by a short note, and image metadata keeps only
-    numbers and quoted text. The widget state saved with the notebook is dropped.
+    any other format are replaced by a short note, and image metadata and execution
+    counts keep only numbers (nbconvert prints both unquoted, unescaped). The widget
+    state saved with the notebook is dropped.
     Text outputs, errors and the cells' sources (the written answers) stay as they are;
     the pages that show a written answer clean it (:func:`markdown2html`).
 
@@ -352,6 +361,8 @@ def make_inert(notebook: NotebookNode) -> NotebookNode:
     for cell in notebook.cells:
         if isinstance(cell.get("outputs"), list):
             cell.outputs = _inert_outputs(cell.outputs)
+        if "execution_count" in cell:
+            cell.execution_count = _count(cell.execution_count)
     notebook.metadata.pop("widgets", None)
     return notebook
 

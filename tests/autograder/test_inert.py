@@ -275,6 +275,21 @@ def test_make_inert_survives_outputs_of_any_shape():
     assert all(active_content(str(o.data.get("text/html", ""))) == [] for o in outputs)
 
 
+def test_execution_counts_are_numbers():
+    """Is an execution count that is not a number (nbconvert prints it into the prompt
+    unescaped) dropped?"""
+    result = _display({"text/plain": "1"}, kind="execute_result")
+    notebook = new_notebook(
+        cells=[new_code_cell("...", outputs=[result]), new_code_cell("...", execution_count=4)]
+    )
+    notebook.cells[0].execution_count = "<img src=x onerror=alert(1)>"
+    notebook.cells[0].outputs[0].execution_count = "<script>alert(1)</script>"
+    make_inert(notebook)
+    assert notebook.cells[0].execution_count is None
+    assert notebook.cells[0].outputs[0].execution_count is None
+    assert notebook.cells[1].execution_count == 4
+
+
 JS = {"application/javascript": "alert(1)"}
 ERROR = new_output("error", ename="CheckFailure", evalue="", traceback=[])
 
