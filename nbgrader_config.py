@@ -27,3 +27,25 @@ c.Execute.timeout = 30
 # Errors are separate outputs and are never ignored.
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = r"^(?:[^\n]*:\d+: \w*Warning: [^\n]*\n(?:  [^\n]*\n?)*)+$"
+
+# Student work is shown to instructors as HTML: formgrader renders each autograded notebook
+# inside the instructor's own Jupyter server, where a student's script would run as the
+# instructor (read the XSRF cookie, start a kernel, rewrite the gradebook), and
+# `nbgrader generate_feedback` writes pages from the same notebooks. Both build the page
+# with nbconvert's HTMLExporter configured from this file (docs/grading.md):
+# - sanitize_html cleans HTML and markdown outputs and leaves out JavaScript and widgets;
+# - MakeInert does to the page's copy of the notebook what the grader does to the
+#   autograded notebooks it writes, for notebooks graded some other way (it also removes
+#   image metadata that nbconvert's templates would write into a tag unquoted);
+# - nbgrader's formgrade and feedback templates render markdown cells (written answers)
+#   with markdown2html alone, without sanitize_html's check, so markdown2html is replaced
+#   by one that cleans; clean_html is replaced by the grader's own, which keeps paragraphs,
+#   tables and images (nbconvert's escapes them) and drops the ids formgrader's scripts
+#   look up. All three are in autograder/inert.py; without it installed, formgrader shows
+#   an error instead of a page.
+c.HTMLExporter.sanitize_html = True
+c.HTMLExporter.preprocessors = ["autograder.inert.MakeInert"]
+c.HTMLExporter.filters = {
+    "clean_html": "autograder.inert.clean_html",
+    "markdown2html": "autograder.inert.markdown2html",
+}

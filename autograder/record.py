@@ -1,7 +1,8 @@
 """Grading, stage 4 of 5: record the grades (discover → prepare → execute → record → summarize).
 
 nbgrader's own post-processing saves the autogrades (ignoring warnings, limiting output)
-and the autograded notebook is written to ``autograded/<student>/<assignment>/``. Only
+and the autograded notebook is written to ``autograded/<student>/<assignment>/``, made
+inert first (:mod:`autograder.inert`: nothing in it runs in a viewer's browser). Only
 the main thread records, so the gradebook never sees two writers. The submission's
 ledger (:data:`autograder.discover.LEDGER`) is written last, after its grades are
 committed: a run killed midway regrades only what it had not finished.
@@ -24,6 +25,7 @@ from nbformat.corpus.words import generate_corpus_id
 from autograder.course import write_atomically
 from autograder.discover import LEDGER
 from autograder.gradebook import open_gradebook
+from autograder.inert import make_inert
 from autograder.prepare import Job, nbgrader_steps, resources, run_steps
 
 log = logging.getLogger("autograder")
@@ -94,6 +96,8 @@ class Recorder:
                 continue
             notebook, _ = run_steps(self.steps, notebook, resources(job, name, self.db_url))
             give_cells_ids(notebook)
+            # After SaveAutoGrades: the scores are saved before anything is cleaned.
+            make_inert(notebook)
             nbformat.write(notebook, destination / f"{name}.ipynb")
         with open_gradebook(self.db_url, self.course_id) as gb:
             submission = gb.find_submission(job.assignment, job.student)
