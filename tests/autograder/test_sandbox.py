@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import nbformat
@@ -18,6 +19,7 @@ import pytest
 from nbclient import NotebookClient
 
 from autograder import sandbox as sandboxing
+from autograder.cgroups import MemoryCgroups
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.skipif(
@@ -137,3 +139,131 @@ def test_a_kernel_runs_as_its_own_user_in_its_folder_with_its_limits(scratch, st
         "True",
     ]
     assert sandboxing.user_processes(uid) == []
+
+
+def _run_in_kernel(box, zygote, code: str, *, timeout: int = 60) -> tuple[str, object]:
+    """Run ``code`` in a kernel started in ``box``; its stdout, and the kernel's process
+    (still running: the caller kills it)."""
+    sandboxing.prepare(box)
+    manager = sandboxing.kernel_manager(box, zygote=zygote)
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    NotebookClient(notebook, km=manager, timeout=timeout, allow_errors=True).execute(
+        cleanup_kc=False
+    )
+    outputs = notebook.cells[0].outputs
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    errors = [f"{o.ename}: {o.evalue}" for o in outputs if o.output_type == "error"]
+    return text + "\n".join(errors), manager.provisioner.process
+
+
+def _box(scratch, name, **kwargs) -> sandboxing.Sandbox:
+    return sandboxing.Sandbox(
+        workdir=scratch / f"{name}-work",
+        rundir=scratch / f"{name}-run",
+        hide=(ROOT, scratch),
+        expose=EXPOSE,
+        uid=next(sandboxing.uid_sequence()),
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize("start", ["forked", "from scratch"])
+def test_a_kernel_sees_only_the_environment_the_course_package_and_its_folders(
+    scratch, start, request, tmp_path_factory
+):
+    """Is the kernel's view of the disk an allow-list: another copy of the course (outside
+    any hidden folder), the course's source/ and other kernels' files all invisible, its
+    own /tmp private, and only its own processes in /proc?"""
+    zygote = request.getfixturevalue("zygote") if start == "forked" else None
+    elsewhere = Path(tempfile.mkdtemp(prefix="course-copy-", dir="/var/tmp"))
+    try:
+        (elsewhere / "source").mkdir()
+        (elsewhere / "source" / "secret.ipynb").write_text("BEGIN SOLUTION")
+        elsewhere.chmod(0o755)
+        first, second = _box(scratch, "first"), _box(scratch, "second")
+        probe = (
+            "import os\n"
+            "open('/tmp/note', 'w').write('hello')\n"
+            "print(sorted(os.listdir('/')))\n"
+            f"print(os.path.exists({str(elsewhere)!r}), os.path.exists({str(ROOT / 'source')!r}))\n"
+            "print(len([p for p in os.listdir('/proc') if p.isdigit()]))\n"
+            "print(os.path.exists('/tmp/note-from-first'))\n"
+        )
+        _, process = _run_in_kernel(
+            first, zygote, probe.replace("/tmp/note'", "/tmp/note-from-first'")
+        )
+        try:
+            other, other_process = _run_in_kernel(second, zygote, probe)
+            other_process.kill()
+        finally:
+            process.kill()
+    finally:
+        shutil.rmtree(elsewhere, ignore_errors=True)
+    listing, hidden, processes, shared = other.strip().splitlines()
+    allowed = {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "sbin", "tmp", "usr"}
+    top = {Path(p).parts[1] for p in (*EXPOSE, scratch)}
+    assert set(eval(listing)) <= allowed | top
+    assert hidden == "False False"
+    assert int(processes) <= 3  # the kernel and its namespace's init
+    assert shared == "False", "a note written to /tmp by one kernel was seen by another"
+
+
+@pytest.mark.parametrize("start", ["forked", "from scratch"])
+def test_nothing_a_kernel_starts_outlives_it(scratch, start, request):
+    """When a kernel is killed, does every process it started die with it, even a daemon
+    that left its session and keeps forking to stay ahead of a kill loop?"""
+    zygote = request.getfixturevalue("zygote") if start == "forked" else None
+    box = _box(scratch, "haunted")
+    daemon = (
+        "import os, time\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    while True:\n"
+        "        if os.fork():\n"
+        "            os._exit(0)\n"
+        "        time.sleep(0.01)\n"
+        "time.sleep(0.5)\n"
+        "print('started')\n"
+    )
+    text, process = _run_in_kernel(box, zygote, daemon)
+    assert "started" in text
+    assert sandboxing.user_processes(box.uid)  # the daemon runs beside the kernel
+    # Killed as the grader kills it: the zygote's kill (forked), bubblewrap's process
+    # (from scratch); never by a loop over the user's processes.
+    if isinstance(process, sandboxing.WarmKernel):
+        zygote.call({"op": "kill", "pid": process.pid})
+    else:
+        process.kill()
+    deadline = time.monotonic() + 20
+    while sandboxing.user_processes(box.uid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sandboxing.user_processes(box.uid) == []
+
+
+@pytest.mark.skipif(
+    not MemoryCgroups.create(1).version, reason="this machine gives no memory cgroups"
+)
+def test_memfd_pages_count_against_the_memory_limit(scratch):
+    """Does a kernel holding more memory in memfds than its cgroup's limit (512 MiB here;
+    the address-space limit, 2 GiB, does not see memfds) get stopped, and is it told
+    apart as out of memory?"""
+    cgroups = MemoryCgroups.create(512 * 1024**2)
+    zygote = sandboxing.Zygote(scratch=scratch, hide=(ROOT,), expose=EXPOSE, cgroups=cgroups.folder)
+    zygote.start()
+    try:
+        box = _box(scratch, "hoarder", cgroup=cgroups.make("hoarder"))
+        hoard = (
+            "import os\n"
+            "held = []\n"
+            "for _ in range(16):\n"
+            "    descriptor = os.memfd_create('hoard')\n"
+            "    os.write(descriptor, b'x' * (60 * 1024**2))\n"
+            "    held.append(descriptor)\n"
+            "print('held', len(held) * 60, 'MiB')\n"
+        )
+        with pytest.raises(Exception, match=r"[Kk]ernel died"):
+            _run_in_kernel(box, zygote, hoard)
+        assert MemoryCgroups.out_of_memory(box.cgroup)
+    finally:
+        zygote.close()
+        cgroups.close()
