@@ -207,7 +207,8 @@ def to_tuple(value, names, *, what: str = "your function") -> tuple:
     names = _tuple(names)
     shape = f"({', '.join(names)})"
     if value is None:
-        _fail(f"{what} returned None.", f"a tuple {shape}", "None", "did you forget to `return` it?")
+        hint = "did you forget to `return` it?"
+        _fail(f"{what} returned None.", f"a tuple {shape}", "None", hint)
     if not _isinstance(value, (_tuple, _list)) or _len(value) != _len(names):
         _fail(
             f"{what} did not return a tuple {shape}.",

@@ -150,7 +150,9 @@ def linear_data(
     The first column of ``X`` is all ones (the intercept); the other columns are
     standard Gaussian features. The targets follow the model itself,
 
-    .. math:: y_i = x_i^\\top w + \\varepsilon_i, \\quad \\varepsilon_i \\sim \\mathcal{N}(0, \\sigma^2).
+    .. math::
+
+        y_i = x_i^\\top w + \\varepsilon_i, \\qquad \\varepsilon_i \\sim \\mathcal{N}(0, \\sigma^2)
 
     Returns
     -------
@@ -175,7 +177,9 @@ def softmax_data(n: int, W, *, seed: int | None = 0, rng=None) -> tuple[np.ndarr
     ``W`` has one row per column of ``X`` and one column per class. The first column of
     ``X`` is all ones; the others are standard Gaussian features. Labels are drawn from
 
-    .. math:: P(y_i = j \\mid x_i) = \\frac{e^{z_{ij}}}{\\sum_l e^{z_{il}}}, \\quad z_i = x_i^\\top W.
+    .. math::
+
+        P(y_i = j \\mid x_i) = \\frac{e^{z_{ij}}}{\\sum_l e^{z_{il}}}, \\qquad z_i = x_i^\\top W
 
     Returns
     -------
