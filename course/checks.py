@@ -42,6 +42,7 @@ __all__ = [
     "expect_value",
     "to_array",
     "to_float",
+    "to_tuple",
 ]
 
 # Trusted references, taken before any learner code runs (see the module docstring).
@@ -65,6 +66,8 @@ _abs = np.abs
 _catch_warnings = warnings.catch_warnings
 _simplefilter = warnings.simplefilter
 _ndarray = np.ndarray
+_tuple = builtins.tuple
+_list = builtins.list
 _type = builtins.type
 _str = builtins.str
 _Exception = builtins.Exception
@@ -191,6 +194,29 @@ def to_array(value, *, what: str = "your function") -> np.ndarray:
     except (TypeError, ValueError):
         hint = _not_numbers(value)
         _fail(f"{what} did not return an array of numbers.", "an array", describe(value), hint)
+
+
+def to_tuple(value, names, *, what: str = "your function") -> tuple:
+    """Split a learner's result into the parts ``names`` promises, or fail for a learner.
+
+    For a function that returns several things, ``return w, sigma``: ``names`` is
+    ``("w", "sigma")``. A tuple or a list of that length passes, its parts unchanged
+    (convert each with :func:`to_float` or :func:`to_array`); anything else fails with a
+    message that says what shape of result was expected.
+    """
+    names = _tuple(names)
+    shape = f"({', '.join(names)})"
+    if value is None:
+        hint = "did you forget to `return` it?"
+        _fail(f"{what} returned None.", f"a tuple {shape}", "None", hint)
+    if not _isinstance(value, (_tuple, _list)) or _len(value) != _len(names):
+        _fail(
+            f"{what} did not return a tuple {shape}.",
+            f"a tuple of {_len(names)} values, {shape}",
+            describe(value),
+            f"end your function with `return {', '.join(names)}`.",
+        )
+    return _tuple(value)
 
 
 def _same_float(got: float, expected: float, rtol: float, atol: float) -> bool:

@@ -14,9 +14,12 @@ __all__ = [
     "coin_flips",
     "exponential_waits",
     "gaussian_sample",
+    "laplace_sample",
+    "linear_data",
     "logistic_data",
     "make_rng",
     "poisson_counts",
+    "softmax_data",
 ]
 
 
@@ -121,6 +124,83 @@ def exponential_waits(n: int, rate: float = 0.5, *, seed: int | None = 0, rng=No
     return make_rng(seed, rng).exponential(1.0 / rate, size=n)
 
 
+def laplace_sample(
+    n: int, mu: float = 0.0, b: float = 1.0, *, seed: int | None = 0, rng=None
+) -> np.ndarray:
+    """Draw ``n`` i.i.d. samples from a Laplace distribution with location ``mu`` and scale ``b``.
+
+    .. math:: p(x_i) = \\frac{1}{2b} \\exp\\left(-\\frac{|x_i - \\mu|}{b}\\right)
+    """
+    n = _check_count(n)
+    if not b > 0:
+        raise ValueError(f"b (the scale) must be positive, got {b!r}")
+    return make_rng(seed, rng).laplace(mu, b, size=n)
+
+
+def _features(generator: np.random.Generator, n: int, columns: int) -> np.ndarray:
+    """A design matrix: a column of ones (the intercept), then standard Gaussian features."""
+    return np.column_stack([np.ones(n), generator.normal(size=(n, columns - 1))])
+
+
+def linear_data(
+    n: int, w=(1.0, 2.0), sigma: float = 1.0, *, seed: int | None = 0, rng=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw a linear-regression data set with true weights ``w`` and Gaussian noise ``sigma``.
+
+    The first column of ``X`` is all ones (the intercept); the other columns are
+    standard Gaussian features. The targets follow the model itself,
+
+    .. math::
+
+        y_i = x_i^\\top w + \\varepsilon_i, \\qquad \\varepsilon_i \\sim \\mathcal{N}(0, \\sigma^2)
+
+    Returns
+    -------
+    X : numpy.ndarray, shape (n, len(w))
+    y : numpy.ndarray, shape (n,)
+    """
+    n = _check_count(n)
+    w = np.asarray(w, dtype=float)
+    if w.ndim != 1 or w.size < 1:
+        raise ValueError("w must be a 1-D array with at least one weight (the intercept)")
+    if not sigma > 0:
+        raise ValueError(f"sigma (the noise's standard deviation) must be positive, got {sigma!r}")
+    generator = make_rng(seed, rng)
+    X = _features(generator, n, w.size)
+    y = X @ w + sigma * generator.normal(size=n)
+    return X, y
+
+
+def softmax_data(n: int, W, *, seed: int | None = 0, rng=None) -> tuple[np.ndarray, np.ndarray]:
+    """Draw a classification data set from a softmax (multinomial logistic) model.
+
+    ``W`` has one row per column of ``X`` and one column per class. The first column of
+    ``X`` is all ones; the others are standard Gaussian features. Labels are drawn from
+
+    .. math::
+
+        P(y_i = j \\mid x_i) = \\frac{e^{z_{ij}}}{\\sum_l e^{z_{il}}}, \\qquad z_i = x_i^\\top W
+
+    Returns
+    -------
+    X : numpy.ndarray, shape (n, W.shape[0])
+    y : numpy.ndarray, shape (n,), ints in 0..W.shape[1]-1
+    """
+    n = _check_count(n)
+    W = np.asarray(W, dtype=float)
+    if W.ndim != 2 or W.shape[0] < 1 or W.shape[1] < 2:
+        raise ValueError("W must be a 2-D array: one row per column of X, at least two classes")
+    generator = make_rng(seed, rng)
+    X = _features(generator, n, W.shape[0])
+    logits = X @ W
+    probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    # One uniform draw per sample, placed among the cumulative class probabilities.
+    cumulative = np.cumsum(probabilities, axis=1)
+    y = (generator.random((n, 1)) > cumulative[:, :-1]).sum(axis=1)
+    return X, y.astype(np.int64)
+
+
 def logistic_data(
     n: int, w=(-1.0, 2.0), *, seed: int | None = 0, rng=None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -144,8 +224,7 @@ def logistic_data(
     if w.ndim != 1 or w.size < 1:
         raise ValueError("w must be a 1-D array with at least one weight (the intercept)")
     generator = make_rng(seed, rng)
-    features = generator.normal(size=(n, w.size - 1))
-    X = np.column_stack([np.ones(n), features])
+    X = _features(generator, n, w.size)
     probability = 1.0 / (1.0 + np.exp(-(X @ w)))
     y = (generator.random(n) < probability).astype(np.int64)
     return X, y

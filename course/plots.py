@@ -8,6 +8,7 @@ is given and return it, so notebooks can compose panels with ``plt.subplots``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import matplotlib as mpl
@@ -18,6 +19,7 @@ __all__ = [
     "COLORS",
     "FLOAT64_SMALLEST_NORMAL",
     "FLOAT64_SMALLEST_SUBNORMAL",
+    "LOG_FLOAT64_ROUNDS_TO_ZERO",
     "compare_distributions",
     "curve_with_optimum",
     "histogram_with_density",
@@ -42,8 +44,11 @@ _LINESTYLES = ["-", "--", ":", "-."]
 
 #: The smallest positive normal float64, about 2.2e-308.
 FLOAT64_SMALLEST_NORMAL = float(np.finfo(np.float64).tiny)
-#: The smallest positive float64 of all (a subnormal), about 4.9e-324; below it lies 0.0.
+#: The smallest positive float64 of all (a subnormal), 2**-1074, about 4.9e-324.
 FLOAT64_SMALLEST_SUBNORMAL = float(np.nextafter(0.0, 1.0))
+#: log(2**-1075), about -745.13: a positive result whose log is at or below this (at most
+#: half the smallest subnormal) rounds to 0.0; one a little above rounds up to 2**-1074.
+LOG_FLOAT64_ROUNDS_TO_ZERO = -1075 * math.log(2.0)
 
 
 def use_style() -> None:
@@ -215,7 +220,10 @@ def plot_over_n(
     if float64_limits:
         limits = {
             "smallest normal float64 ≈ 2.2e-308": (FLOAT64_SMALLEST_NORMAL, "--"),
-            "smallest float64 ≈ 4.9e-324 (below: 0.0)": (FLOAT64_SMALLEST_SUBNORMAL, ":"),
+            "smallest float64 = 2⁻¹⁰⁷⁴ ≈ 4.9e-324\n(0.0 at 2⁻¹⁰⁷⁵ and below)": (
+                FLOAT64_SMALLEST_SUBNORMAL,
+                ":",
+            ),
         }
         for text, (level, style) in limits.items():
             ax.axhline(level, color=COLORS["black"], linestyle=style, linewidth=1, label=text)

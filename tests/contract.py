@@ -32,6 +32,14 @@ ASSIGNMENTS = {
         "mle_categorical": ("x", "k"),
         "mle_poisson": ("x",),
         "mle_exponential": ("x",),
+        "mle_laplace": ("x",),
         "mle_logistic_regression": ("X", "y"),
+    },
+    "07_conditional_models": {
+        "mean_nll_linear_regression": ("X", "y", "w", "sigma"),
+        "fit_linear_regression": ("X", "y"),
+        "log_softmax": ("Z",),
+        "softmax_cross_entropy": ("Z", "y"),
+        "smoothed_distribution": ("x", "k", "alpha"),
     },
 }

@@ -34,7 +34,7 @@ def _parameters(function: ast.FunctionDef) -> tuple[str, ...]:
 
 
 def test_the_course_has_every_assignment_of_the_arc():
-    """Are the six assignments of the arc all in source/, named as the contract names them?"""
+    """Are the seven assignments of the arc all in source/, named as the contract names them?"""
     assert assignment_names() == sorted(ASSIGNMENTS)
 
 

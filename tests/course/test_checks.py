@@ -201,3 +201,17 @@ def test_returning_scipys_optimizer_result_is_named(shape):
     check = checks.expect_value if shape == "number" else checks.expect_array
     with pytest.raises(checks.CheckFailure, match=r"return its `\.x`"):
         check(fit, expected=0.3 if shape == "number" else [0.3])
+
+
+def test_a_tuple_result_is_split_into_its_parts():
+    """Does to_tuple hand back the parts of a (w, sigma) result, tuple or list alike?"""
+    w, sigma = checks.to_tuple((np.array([1.0, 2.0]), 0.5), ("w", "sigma"))
+    assert np.array_equal(w, [1.0, 2.0]) and sigma == 0.5
+    assert checks.to_tuple([1, 2], ("mu", "b")) == (1, 2)
+
+
+@pytest.mark.parametrize("value", [None, 3.0, (1.0, 2.0, 3.0), np.array([1.0, 2.0]), "ab"])
+def test_a_result_that_is_not_the_promised_tuple_is_named(value):
+    """Does a result of the wrong shape fail with the tuple it should have been?"""
+    with pytest.raises(checks.CheckFailure, match=r"\(w, sigma\)"):
+        checks.to_tuple(value, ("w", "sigma"), what="fit(X, y)")

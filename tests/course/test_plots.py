@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -40,3 +42,11 @@ def test_values_and_outcomes_of_different_lengths_are_refused(ax):
     """Does a length mismatch fail with both shapes named, not draw a misleading figure?"""
     with pytest.raises(ValueError, match=r"\(3,\) and \(2,\)"):
         plots.per_sample_bars([1.0, 2.0, 3.0], [0, 1], ax=ax)
+
+
+def test_the_underflow_threshold_is_where_products_become_zero():
+    """Does a number whose log is at LOG_FLOAT64_ROUNDS_TO_ZERO round to 0.0, and one just above
+    it round up to the smallest float64?"""
+    assert math.exp(plots.LOG_FLOAT64_ROUNDS_TO_ZERO) == 0.0
+    above = math.exp(plots.LOG_FLOAT64_ROUNDS_TO_ZERO + 1e-6)
+    assert above == plots.FLOAT64_SMALLEST_SUBNORMAL
