@@ -130,6 +130,16 @@ class Executor:
             self.zygote.close()
         self.cgroups.close()
 
+    def describe_limits(self) -> str:
+        """One line: the limits each kernel ran under on this machine."""
+        limits = self.limits
+        return (
+            f"limits per kernel: memory {limits.memory_bytes / 1024**3:g} GiB, "
+            f"{self.cgroups.describe()}; CPU {limits.cpu_seconds} s; "
+            f"{limits.processes} processes; files {limits.file_bytes // 1024**2} MiB; "
+            f"{self.cell_timeout} s per cell"
+        )
+
     def uid(self) -> int:
         with self._lock:
             return next(self._uids)

@@ -51,6 +51,8 @@ from autograder.gradebook import (
     ensure_assignments,
     has_submission,
     open_gradebook,
+    release_gradebooks,
+    shared_engines,
     submitted_students,
 )
 from autograder.prepare import Job, Preparer
@@ -138,6 +140,7 @@ class Grader:
         try:
             self.prepare(job, notebooks)
         except Exception as error:
+            release_gradebooks(self.prepare.sanitize)
             job.failure = _failure("preparing", job, error)
 
     def _record(self, job: Job, notebooks: list[str]) -> Outcome:
@@ -150,7 +153,8 @@ class Grader:
 
     def run(self, names: list[str]) -> Outcomes:
         try:
-            return self._run(names)
+            with shared_engines():
+                return self._run(names)
         finally:
             self.executor.close()
             shutil.rmtree(self.scratch, ignore_errors=True)
@@ -208,15 +212,21 @@ class Grader:
         )
 
     def _kernels(self) -> str:
+        """Two lines: how kernels were started, and which limits were enforced."""
         zygote = self.executor.zygote
+        two = "two kernels per notebook (the student's cells; the tests)"
         if zygote is None:
-            return "kernels started from scratch"
-        if zygote.failure:
-            return (
-                f"WARNING: the warm kernel parent failed ({zygote.failure}); kernels "
+            started = f"{two}, started from scratch"
+        elif zygote.failure:
+            started = (
+                f"WARNING: the warm kernel parent failed ({zygote.failure}); {two}, "
                 "started from scratch from then on"
             )
-        return "kernels forked from a warm parent"
+        else:
+            started = f"{two}, forked from a warm parent"
+            if not zygote.namespaces:
+                started += " (WARNING: without a pid and mount namespace each)"
+        return f"{started}\n{self.executor.describe_limits()}"
 
     def _left_stale(self, assignment: str, graded: set[str]) -> str:
         """ ", except 2 not in this run (ann, bob), still scored with the old tests: grade

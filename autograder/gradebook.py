@@ -9,18 +9,83 @@ gradebook's own database (``autograder_sources``).
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import logging
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nbgrader import api
+
 from autograder.course import CourseError
 from autograder.discover import digest_folder
+
+#: While a grading run lasts: one engine per database URL, its tables known to exist.
+_shared: dict[str, object] | None = None
+#: nbgrader's preprocessors that open the gradebook themselves (one per notebook each).
+_PREPROCESSORS = (
+    "nbgrader.preprocessors.overwritecells",
+    "nbgrader.preprocessors.overwritekernelspec",
+    "nbgrader.preprocessors.saveautogrades",
+    "nbgrader.preprocessors.latesubmissions",
+    "nbgrader.preprocessors.getgrades",
+)
+
+
+class Gradebook(api.Gradebook):
+    """nbgrader's Gradebook; during :func:`shared_engines`, one engine per database.
+
+    nbgrader's Gradebook makes a new engine each time it is opened, checks every table
+    and disposes of the engine when closed: about 10 ms, several times per notebook, on
+    the one thread that records. Within a run the database does not change under the
+    grader, so the engine and the check are made once.
+    """
+
+    def __init__(self, db_url: str, course_id: str = "default_course", authenticator=None):
+        self._keep_engine = _shared is not None
+        if _shared is None or db_url not in _shared:
+            super().__init__(db_url, course_id, authenticator)
+            if _shared is not None:
+                _shared[db_url] = self.engine
+            return
+        from sqlalchemy.orm import scoped_session, sessionmaker
+
+        self.engine = _shared[db_url]
+        self.db = scoped_session(sessionmaker(autoflush=True, bind=self.engine, future=True))
+        self.check_course(course_id=course_id)
+        self.course_id = course_id
+        self.authenticator = authenticator
+
+    def close(self):
+        if self._keep_engine:
+            self.db.remove()  # the engine stays for the rest of the run
+        else:
+            super().close()
+
+
+@contextlib.contextmanager
+def shared_engines():
+    """For the length of a grading run: every gradebook the grader or nbgrader's
+    preprocessors open shares one engine per database."""
+    global _shared
+    modules = [importlib.import_module(name) for name in _PREPROCESSORS]
+    previous = [module.Gradebook for module in modules]
+    _shared = {}
+    for module in modules:
+        module.Gradebook = Gradebook
+    try:
+        yield
+    finally:
+        engines, _shared = _shared, None
+        for module, original in zip(modules, previous, strict=True):
+            module.Gradebook = original
+        for engine in engines.values():
+            engine.dispose()
 
 
 def open_gradebook(db_url: str, course_id: str):
     """nbgrader's :class:`~nbgrader.api.Gradebook` (a context manager)."""
-    from nbgrader.api import Gradebook
-
     return Gradebook(db_url, course_id)
 
 
@@ -117,3 +182,18 @@ def has_submission(gb, student: str, assignment: str) -> bool:
 def submitted_students(gb, assignment: str) -> list[str]:
     """Every student with a submission of ``assignment`` in the gradebook, sorted."""
     return sorted(s.student.id for s in gb.find_assignment(assignment).submissions)
+
+
+def release_gradebooks(steps) -> None:
+    """Roll back and close the gradebook an nbgrader preprocessor left open when it raised
+    (it would hold SQLite's write lock, and no later write could go through)."""
+    for step in steps:
+        gradebook = getattr(step, "gradebook", None)
+        if gradebook is None:
+            continue
+        try:
+            gradebook.db.rollback()
+            gradebook.close()
+        except Exception:
+            logging.getLogger("autograder").debug("closing a gradebook", exc_info=True)
+        step.gradebook = None

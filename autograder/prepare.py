@@ -16,7 +16,7 @@ import nbformat
 from nbformat import NotebookNode
 
 from autograder.discover import found_notebooks, linked
-from autograder.gradebook import open_gradebook
+from autograder.gradebook import open_gradebook, release_gradebooks
 
 # nbgrader's autograde pipeline, split where execution happens (nbgrader's
 # converters/autograde.py keeps it as sanitize_preprocessors + autograde_preprocessors;
@@ -114,7 +114,13 @@ class Preparer:
                 continue
             try:
                 notebook = demote_duplicates(nbformat.reads(notebook_text(path), as_version=4))
-                notebook, _ = run_steps(self.sanitize, notebook, resources(job, name, self.db_url))
+                try:
+                    notebook, _ = run_steps(
+                        self.sanitize, notebook, resources(job, name, self.db_url)
+                    )
+                except Exception:
+                    release_gradebooks(self.sanitize)
+                    raise
             except Unreadable as error:
                 job.problems[name] = f"{name}.ipynb is not a readable notebook ({error})"
                 continue

@@ -24,7 +24,7 @@ from nbformat.corpus.words import generate_corpus_id
 
 from autograder.course import write_atomically
 from autograder.discover import LEDGER
-from autograder.gradebook import open_gradebook
+from autograder.gradebook import open_gradebook, release_gradebooks
 from autograder.inert import make_inert
 from autograder.prepare import Job, nbgrader_steps, resources, run_steps
 
@@ -131,6 +131,7 @@ class Recorder:
     def failed(self, job: Job, notebook_names: list[str]) -> Outcome:
         """Record a submission the grader could not grade (``job.failure`` says why):
         score 0 on every graded cell, a ledger, an outcome; never an exception."""
+        release_gradebooks(self.steps)
         outcome = Outcome(
             student=job.student,
             assignment=job.assignment,

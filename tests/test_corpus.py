@@ -39,7 +39,50 @@ def test_corpus_earns_what_it_deserves(assignment, course_copy):
     outcomes = grade([assignment], root=course_copy, submissions=submissions, workers=2)
     assert {o.student for o in outcomes} == set(students)
     assert [o for o in outcomes if o.status != "graded"] == []
-    verdicts = corpus_verdicts(
-        assignment, students, cell_rows(course_copy), ASSIGNMENTS[assignment]
-    )
+    rows = cell_rows(course_copy)
+    verdicts = corpus_verdicts(assignment, students, rows, ASSIGNMENTS[assignment])
     assert verdicts == {}
+    # The same verdicts as one kernel gives (the learner's Validate, plain nbgrader), for
+    # the reference and a correct answer and two mistakes.
+    two_kernels = {(r["student_id"], r["grade_id"]): r["score"] for r in rows}
+    for student in _sample(students):
+        one_kernel = one_kernel_scores(course_copy, assignment, student)
+        assert {g: two_kernels[(student, g)] for g in one_kernel} == one_kernel, student
+
+
+def _sample(students: dict[str, tuple]) -> list[str]:
+    """The reference, the first correct answer, and the first mistakes of the first and
+    last functions."""
+    by_kind = sorted(s for s in students if s != "reference")
+    correct = [s for s in by_kind if students[s][1].startswith("correct")][:1]
+    mistakes = [s for s in by_kind if students[s][1].startswith("mistake")]
+    return ["reference", *correct, *mistakes[:1], *mistakes[-1:]]
+
+
+def one_kernel_scores(root, assignment: str, student: str) -> dict[str, float]:
+    """Each test cell's score when the whole submission runs in one plain kernel, as
+    nbgrader's own autograde runs it: sanitized by nbgrader (tests restored), executed
+    by nbclient, stderr warnings ignored, scored by nbgrader's determine_grade."""
+    from nbclient import NotebookClient
+    from nbgrader.preprocessors import IgnorePattern
+    from nbgrader.utils import determine_grade
+
+    from autograder.course import course_id, gradebook_url, load_config
+    from autograder.plan import is_test
+    from autograder.prepare import Job, Preparer
+
+    config = load_config(root)
+    job = Job(student, assignment, root / "submitted" / student / assignment, "")
+    url = gradebook_url(config, root)
+    Preparer(config, db_url=url, course_id=course_id(config))(job, [assignment])
+    notebook = job.notebooks[assignment]
+    folder = root / "source" / assignment
+    NotebookClient(
+        notebook, timeout=60, allow_errors=True, resources={"metadata": {"path": str(folder)}}
+    ).execute()
+    notebook, _ = IgnorePattern(config=config).preprocess(notebook, {})
+    return {
+        cell.metadata["nbgrader"]["grade_id"]: determine_grade(cell)[0]
+        for cell in notebook.cells
+        if is_test(cell)
+    }

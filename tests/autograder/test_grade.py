@@ -159,3 +159,34 @@ def test_the_run_raises_no_warnings(graded_class):
     (nbgrader puts deleted test cells back without cell ids, which nbformat warns about
     and will one day refuse; the grader gives them ids.)"""
     assert graded_class.warnings == [], "\n".join(graded_class.warnings)
+
+
+@pytest.mark.slow
+def test_nothing_of_a_test_reaches_the_feedback(graded_class):
+    """Does a submission that tries to quote the running test (its In[-1], an exception class
+    named after it, a function whose name is it) get a feedback page with no test code?"""
+    from autograder.feedback import feedback
+
+    (page,) = [p for p in feedback(root=graded_class.root) if "quotes_the_tests" in p.parts]
+    text = page.read_text()
+    for quoted in ("expect_value", "HIDDEN TESTS", "hidden_x", "checks."):
+        assert quoted not in text, quoted
+    assert "likelihood_bernoulli is not answered yet" in text
+
+
+@pytest.mark.slow
+def test_no_exported_cell_reads_as_a_formula(graded_class):
+    """Do the CSV files an instructor opens in a spreadsheet hold no cell that starts a
+    formula, whatever the submissions raised?"""
+    import csv
+
+    from autograder.export import export
+    from autograder.report import report
+
+    written = [*export(root=graded_class.root), report(root=graded_class.root).items_csv]
+    for path in written:
+        with open(path, newline="") as handle:
+            for row in csv.reader(handle):
+                for cell in row:
+                    if cell.startswith(("=", "+", "-", "@")):
+                        float(cell)  # only a number may start so
