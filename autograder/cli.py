@@ -263,12 +263,15 @@ def _run(arguments) -> int:
             DEFAULT_REPO,
             RELEASED_FILE,
             binder_url,
+            check_destination,
             first_notebook,
             previous_repo,
             publish,
             released,
         )
 
+        dest = arguments.dest.expanduser().resolve()
+        check_destination(dest, arguments.root.resolve(), arguments.force)
         if arguments.only:
             names = check_assignments(arguments.root, arguments.only)
         elif arguments.all:
@@ -281,7 +284,6 @@ def _run(arguments) -> int:
                     "at the course root (one a line), or pass --only ASSIGNMENT ... "
                     "(--all publishes every assignment, drafts included)"
                 )
-        dest = arguments.dest.expanduser().resolve()
         repo = arguments.repo or (previous_repo(dest) if dest.is_dir() else None)
         written = publish(dest, root=arguments.root, repo=repo, force=arguments.force, only=names)
         print(f"published {len(names)} assignment(s) ({', '.join(names)}):")

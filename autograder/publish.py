@@ -232,7 +232,7 @@ def binder_url(repo: str, notebook: str = FIRST_NOTEBOOK) -> str:
     return f"https://mybinder.org/v2/gh/{repo}/HEAD?urlpath=lab/tree/{notebook}"
 
 
-def _check_destination(dest: Path, root: Path, force: bool) -> None:
+def check_destination(dest: Path, root: Path, force: bool) -> None:
     if dest == root or root in dest.parents:
         raise CourseError(f"{dest} is inside the course {root}: publish to a folder outside it")
     if dest in root.parents:
@@ -363,7 +363,7 @@ def publish(
     """
     root = find_root(root) if root is None else Path(root).resolve()
     dest = Path(dest).expanduser().resolve()
-    _check_destination(dest, root, force)
+    check_destination(dest, root, force)
     names = check_assignments(root, only) if only else released(root)
     if repo is None:
         repo = (previous_repo(dest) if dest.is_dir() else None) or DEFAULT_REPO
