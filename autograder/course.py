@@ -7,6 +7,7 @@ import difflib
 import os
 import sqlite3
 import sys
+import unicodedata
 from pathlib import Path
 
 from traitlets.config import Config
@@ -83,7 +84,9 @@ def closest(name: str, known) -> str | None:
     (``03_minus_sgn`` gives ``03_minus_sign``; case and separators are forgiven)."""
 
     def folded(text: str) -> str:
-        return text.casefold().replace("-", "_").replace(" ", "_")
+        text = unicodedata.normalize("NFKD", text.casefold())
+        text = "".join(c for c in text if not unicodedata.combining(c))  # "zoë" -> "zoe"
+        return text.replace("-", "_").replace(" ", "_")
 
     known = list(known)
     by_fold = {folded(k): k for k in known}

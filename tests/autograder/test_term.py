@@ -34,7 +34,6 @@ from autograder.grade import grade
 from autograder.gradebook import kept_path
 from autograder.release import release
 from autograder.report import report
-from autograder.summary import summary
 from tests.conftest import ROOT
 from tests.submissions import fixture_answers, solved, write_submission
 
@@ -50,10 +49,12 @@ CODE_COMMENT = "Neat use of np.where."
 DAY = datetime.date(2026, 11, 20)
 
 
-def run(root: Path, *arguments, cwd: Path | None = None):
+def run(root: Path, *arguments):
+    # From beside the course: `python -m` puts the working directory first on sys.path,
+    # where the copy's own course/ package would stand in for the installed one.
     return subprocess.run(
         [sys.executable, "-m", "autograder", "--root", str(root), *arguments],
-        cwd=cwd or root,
+        cwd=root.parent,
         capture_output=True,
         text=True,
         timeout=900,
@@ -97,7 +98,7 @@ def with_answer(root: Path, assignment: str, answers: dict[str, str]):
 
 
 def make_term(base: Path) -> Path:
-    root = base / "course"
+    root = base / "nll-term"  # not "course": that would be importable from beside it
     for name in ("source", "release"):
         shutil.copytree(ROOT / name / MINUS, root / name / MINUS)
     for name in ("nbgrader_config.py", "environment.yml", "postBuild", "pyproject.toml"):
@@ -156,7 +157,7 @@ def formgrader_comment(gb, comment_id: str, text: str) -> None:
 
 
 def copy_of(root: Path, base: Path) -> Path:
-    target = base / "course"
+    target = base / "nll-term"
     shutil.copytree(root, target, symlinks=True)
     return target
 
@@ -397,7 +398,6 @@ def test_rebuild_keeps_hand_grades_and_says_what_it_dropped(rebuilt):
         assert not grades[WRITTEN].needs_manual_grade  # her answer did not change
         assert comments[WRITTEN] == COMMENT and comments["nll_bernoulli"] == CODE_COMMENT
         assert gb.find_grade(ADDED, MINUS, MINUS, "o'brien").score == 0.0  # minus sign
-    assert "wait for a person" not in summary(outcomes)  # alice's answer stays graded
     assert next(o for o in outcomes if o.student == "alice").awaiting == 0
 
 
@@ -452,4 +452,4 @@ def test_report_groups_by_hint_and_keeps_the_hints_words(graded, tmp_path):
     summed = items[MINUS, "test_nll_bernoulli_sum"].messages
     assert [f.count for f in summed if "did you divide by n?" in f.message] == [1]  # d.lee
     (double,) = items[HW, "test_double"].messages
-    assert double.message == ASSERT_MESSAGE and double.count == 1
+    assert double.readable == ASSERT_MESSAGE and double.count == 1
