@@ -204,9 +204,14 @@ class Grader:
         notes += [self._rebuilt(name) for name in sorted(self.record.kept)]
         skipped = unrecognized(self.submissions, assignments(self.root))
         if skipped:
+            where = (
+                f"{self.submissions.relative_to(self.root)}/"
+                if self.submissions.is_relative_to(self.root)
+                else str(self.submissions)
+            )
             notes.append(
                 f"not graded: {len(skipped)} entr{'y' if len(skipped) == 1 else 'ies'} of "
-                f"{self.submissions} that {'is' if len(skipped) == 1 else 'are'} not a "
+                f"{where} that {'is' if len(skipped) == 1 else 'are'} not a "
                 "<student_id>/<assignment>/ folder of this course:"
             )
             notes += [f"  {entry}" for entry in skipped]
