@@ -225,12 +225,15 @@ class Grader:
     def _rebuilt(self, name: str) -> str:
         """What a rebuild kept and dropped; the kept file goes once all is restored."""
         kept = self.record.kept[name]
-        rebuilt = name in self.rebuild
-        line = (
+        done = (
             f"rebuilt the gradebook records of {name} from source/ and regraded it"
-            if rebuilt
-            else f"finished rebuilding {name}"
-        ) + (f": kept {kept.restored_grades} hand grade(s) and {kept.restored_comments} comment(s)")
+            if name in self.rebuild
+            else f"finished rebuilding {name}"  # a rebuild a killed run left halfway
+        )
+        line = (
+            f"{done}: kept {kept.restored_grades} hand grade(s) and "
+            f"{kept.restored_comments} comment(s)"
+        )
         if kept.dropped:
             shown = "; ".join(kept.dropped)
             line += f"; dropped {len(kept.dropped)}, their cell is gone from source/: {shown}"
