@@ -8,6 +8,9 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8888
 NOTEBOOK ?= release/01_likelihood/01_likelihood.ipynb
+# `make grade ASSIGNMENTS="03_minus_sign" ARGS="--workers 4"`: what to grade, and how.
+ASSIGNMENTS ?=
+ARGS ?=
 
 .PHONY: install lab test lint format release grade bench clean
 
@@ -38,6 +41,10 @@ format: install
 
 release: install
 	$(BIN)/autograder release
+
+# Grades submitted/<student_id>/<assignment>/; exits 3 when something was left ungraded.
+grade: install
+	$(BIN)/autograder grade $(ASSIGNMENTS) $(ARGS)
 
 bench: install
 	$(BIN)/python -m tests.benchmarks.grading

@@ -1,4 +1,11 @@
-"""The ``autograder`` command line: parses arguments and forwards to one module per command."""
+"""The ``autograder`` command line: parses arguments and forwards to one module per command.
+
+Exit status: 0 when the command did its work (students may have lost points); 2 when the
+instructor's own input is unusable (one line on stderr says why); 3 when ``grade`` ran
+but left something ungraded: a submission that failed (a notebook that is not JSON, a
+kernel that died) or an entry of the submissions folder that is no submission (a
+misnamed folder). Scripts can tell "all graded" from "look at the summary".
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,9 @@ import sys
 from pathlib import Path
 
 from autograder.course import CourseError
+
+#: ``grade`` ran, but some submissions failed or some entries of submitted/ were left out.
+EXIT_INCOMPLETE = 3
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -20,7 +30,8 @@ def _parser() -> argparse.ArgumentParser:
         "--root",
         type=Path,
         default=None,
-        help="the course root (default: found from the working directory)",
+        help="the course root (default: the nearest folder at or above the working "
+        "directory with nbgrader_config.py and source/)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -54,27 +65,41 @@ def _parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="regrade submissions even when they have not changed"
     )
     grade.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="remake the named assignments' gradebook records from source/ and regrade "
+        "them (after adding or removing graded cells); hand grades and comments on cells "
+        "that still exist are kept",
+    )
+    grade.add_argument(
         "--fresh-kernels",
         action="store_true",
         help="start every kernel from scratch instead of forking it from a warm parent "
         "(slower; same scores)",
     )
 
-    export = commands.add_parser("export", help="write grades/scores.csv and grades/tests.csv")
+    export = commands.add_parser(
+        "export", help="write grades/scores.csv (every student) and grades/tests.csv"
+    )
+    _narrowing(export)
     export.add_argument("--out", type=Path, default=None, metavar="DIR")
 
-    commands.add_parser("feedback", help="write per-student HTML feedback")
+    feedback = commands.add_parser(
+        "feedback", help="write per-student HTML feedback under feedback/ (nbgrader's layout)"
+    )
+    _narrowing(feedback)
 
     report = commands.add_parser(
         "report", help="item analysis: which test cells the class missed, and how"
     )
-    report.add_argument("assignments", nargs="*", metavar="ASSIGNMENT")
+    _narrowing(report)
     report.add_argument(
         "--out",
         type=Path,
         default=None,
         metavar="DIR",
-        help="folder for items.csv and report.html (default: grades/)",
+        help="folder for items.csv and report.html (default: grades/, with the files "
+        "named after the assignments and students asked for, if not all)",
     )
 
     publish = commands.add_parser(
@@ -92,7 +117,35 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="replace the contents of DEST (a clone or an earlier publish); .git is kept",
     )
+    which = publish.add_mutually_exclusive_group()
+    which.add_argument(
+        "--only",
+        nargs="+",
+        default=None,
+        metavar="ASSIGNMENT",
+        help="publish these assignments (default: those listed in released.txt)",
+    )
+    which.add_argument(
+        "--all",
+        action="store_true",
+        help="publish every assignment of source/ (when the course has no released.txt)",
+    )
     return parser
+
+
+def _narrowing(command) -> None:
+    command.add_argument(
+        "assignments", nargs="*", metavar="ASSIGNMENT", help="only these (default: all)"
+    )
+    command.add_argument(
+        "--student",
+        dest="students",
+        action="extend",
+        nargs="+",
+        default=None,
+        metavar="ID",
+        help="only these students (default: everybody)",
+    )
 
 
 def _shown(path) -> str:
@@ -104,90 +157,140 @@ def _shown(path) -> str:
         return str(path)
 
 
-def _course_in_use() -> Path:
-    """The course found from the working directory; outside any course, the one this
-    package was installed from, said on stderr so nobody changes it unawares."""
-    from autograder.course import find_root
-
-    root = find_root()
-    here = Path.cwd().resolve()
-    if root != here and root not in here.parents:
-        print(
-            f"autograder: no course at or above {here}; using {root}, the course autograder "
-            "is installed from (pass --root to choose another)",
-            file=sys.stderr,
-        )
-    return root
-
-
 def main(argv: list[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     try:
         if arguments.root is None:
-            arguments.root = _course_in_use()
-        if arguments.command == "release":
-            from autograder.release import release
+            from autograder.course import find_root
 
-            written = release(arguments.assignments or None, root=arguments.root)
-            print(f"released {len(written)} notebook(s):")
-            for path in written:
-                print(f"  {_shown(path)}")
-        elif arguments.command == "grade":
-            from autograder.grade import grade
-            from autograder.summary import summary
-
-            if arguments.workers < 1:
-                raise CourseError(f"--workers must be at least 1, got {arguments.workers}")
-            outcomes = grade(
-                arguments.assignments or None,
-                root=arguments.root,
-                submissions=arguments.submissions,
-                workers=arguments.workers,
-                timeout=arguments.timeout,
-                force=arguments.force,
-                progress=True,
-                warm=not arguments.fresh_kernels,
-            )
-            if not outcomes:
-                where = arguments.submissions or "submitted"
-                print(
-                    f"no submissions found in {where} (expected "
-                    f"{where}/<student_id>/<assignment>/<assignment>.ipynb)"
-                )
-                for note in outcomes.notes:
-                    print(note)
-            else:
-                print(summary(outcomes))
-        elif arguments.command == "export":
-            from autograder.export import export
-
-            for path in export(root=arguments.root, out=arguments.out):
-                print(f"wrote {_shown(path)}")
-        elif arguments.command == "feedback":
-            from autograder.feedback import feedback
-
-            pages = feedback(root=arguments.root)
-            print(f"wrote {len(pages)} feedback page(s) under feedback/")
-        elif arguments.command == "report":
-            from autograder.report import report, summary
-
-            result = report(arguments.assignments or None, root=arguments.root, out=arguments.out)
-            print(f"wrote {_shown(result.items_csv)}")
-            print(f"wrote {_shown(result.html)}")
-            print(summary(result))
-        elif arguments.command == "publish":
-            from autograder.publish import DEFAULT_REPO, binder_url, publish
-
-            repo = arguments.repo or DEFAULT_REPO
-            written = publish(arguments.dest, root=arguments.root, repo=repo, force=arguments.force)
-            print(f"published {len(written)} file(s) to {arguments.dest.resolve()}")
-            print(f"Binder: {binder_url(repo)}")
-            if arguments.repo is None:
-                print("  (a placeholder: pass --repo OWNER/NAME, the repository you will push to)")
+            arguments.root = find_root()
+        return _run(arguments)
     except CourseError as error:
         print(f"autograder: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("autograder: interrupted; rerun to finish (finished work is kept)", file=sys.stderr)
         return 130
+
+
+def _run(arguments) -> int:
+    if arguments.command == "release":
+        from autograder.release import release
+
+        written = release(arguments.assignments or None, root=arguments.root)
+        print(f"released {len(written)} notebook(s):")
+        for path in written:
+            print(f"  {_shown(path)}")
+    elif arguments.command == "grade":
+        from autograder.grade import grade
+        from autograder.summary import summary
+
+        if arguments.workers < 1:
+            raise CourseError(f"--workers must be at least 1, got {arguments.workers}")
+        outcomes = grade(
+            arguments.assignments or None,
+            root=arguments.root,
+            submissions=arguments.submissions,
+            workers=arguments.workers,
+            timeout=arguments.timeout,
+            force=arguments.force,
+            progress=True,
+            warm=not arguments.fresh_kernels,
+            rebuild=arguments.rebuild,
+        )
+        if not outcomes:
+            where = arguments.submissions or "submitted"
+            print(
+                f"no submissions found in {where} (expected "
+                f"{where}/<student_id>/<assignment>/<assignment>.ipynb)"
+            )
+            for note in outcomes.notes:
+                print(note)
+        else:
+            print(summary(outcomes))
+        return 0 if outcomes.complete else EXIT_INCOMPLETE
+    elif arguments.command == "export":
+        from autograder.export import export
+
+        written = export(
+            arguments.assignments or None,
+            students=arguments.students,
+            root=arguments.root,
+            out=arguments.out,
+        )
+        for path in written:
+            print(f"wrote {_shown(path)}")
+    elif arguments.command == "feedback":
+        from autograder.feedback import feedback
+
+        pages = feedback(
+            arguments.assignments or None, students=arguments.students, root=arguments.root
+        )
+        print(
+            f"wrote {len(pages)} feedback page(s) under "
+            f"{_shown(arguments.root / 'feedback')}/<student>/<assignment>/ (nbgrader's "
+            "layout: `nbgrader release_feedback` hands them out)"
+        )
+        if pages.replaced:
+            print(
+                f"replaced {len(pages.replaced)} page(s) that `nbgrader generate_feedback` "
+                "had written: "
+                + ", ".join(_shown(path) for path in pages.replaced[:5])
+                + (", ..." if len(pages.replaced) > 5 else "")
+            )
+        for assignment, (answers, students) in pages.awaiting.items():
+            print(
+                f"warning: {assignment}: {answers} answer(s) of {students} student(s) not "
+                "graded yet in formgrader; their pages say 'awaiting grading' (run "
+                "feedback again once they are graded)",
+                file=sys.stderr,
+            )
+    elif arguments.command == "report":
+        from autograder.report import report, summary
+
+        result = report(
+            arguments.assignments or None,
+            students=arguments.students,
+            root=arguments.root,
+            out=arguments.out,
+        )
+        print(f"wrote {_shown(result.items_csv)}")
+        print(f"wrote {_shown(result.html)}")
+        print(summary(result))
+    elif arguments.command == "publish":
+        from autograder.course import assignments, check_assignments
+        from autograder.publish import (
+            DEFAULT_REPO,
+            RELEASED_FILE,
+            binder_url,
+            check_destination,
+            first_notebook,
+            previous_repo,
+            publish,
+            released,
+        )
+
+        dest = arguments.dest.expanduser().resolve()
+        check_destination(dest, arguments.root.resolve(), arguments.force)
+        if arguments.only:
+            names = check_assignments(arguments.root, arguments.only)
+        elif arguments.all:
+            names = assignments(arguments.root)
+        else:
+            names = released(arguments.root)
+            if names is None:
+                raise CourseError(
+                    f"publish which assignments? list the released ones in {RELEASED_FILE} "
+                    "at the course root (one a line), or pass --only ASSIGNMENT ... "
+                    "(--all publishes every assignment, drafts included)"
+                )
+        repo = arguments.repo or (previous_repo(dest) if dest.is_dir() else None)
+        written = publish(dest, root=arguments.root, repo=repo, force=arguments.force, only=names)
+        print(f"published {len(names)} assignment(s) ({', '.join(names)}):")
+        print(f"  {len(written)} file(s) in {dest}")
+        print(f"Binder: {binder_url(repo or DEFAULT_REPO, first_notebook(dest))}")
+        if repo is None:
+            print("  (a placeholder: pass --repo OWNER/NAME, the repository you will push to)")
+        elif arguments.repo is None:
+            print("  (the repository the earlier publish into DEST was given)")
     return 0

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import difflib
 import io
 import os
 import sqlite3
 import sys
+import unicodedata
 from pathlib import Path
 
 from traitlets.config import Config
@@ -23,20 +25,20 @@ class CourseError(Exception):
 
 
 def find_root(start: Path | str | None = None) -> Path:
-    """Return the course root: the nearest folder at or above ``start`` with ``nbgrader_config.py``.
+    """Return the course root: the nearest folder at or above ``start`` (default: the
+    working directory) with ``nbgrader_config.py`` and ``source/``.
 
-    ``start`` defaults to the working directory; when no such folder is found there,
-    the folder this package was installed from is used (an editable install).
+    Outside any course this is a :class:`CourseError` naming ``--root``: guessing a
+    course (the one the package was installed from, say) could grade or publish the
+    wrong one.
     """
     here = Path(start or os.getcwd()).resolve()
     for folder in (here, *here.parents):
         if (folder / CONFIG_FILE).is_file() and (folder / "source").is_dir():
             return folder
-    installed = Path(__file__).resolve().parent.parent
-    if start is None and (installed / CONFIG_FILE).is_file():
-        return installed
     raise CourseError(
-        f"no nbgrader course (a folder with {CONFIG_FILE} and source/) at or above {here}"
+        f"no nbgrader course (a folder with {CONFIG_FILE} and source/) at or above {here}: "
+        "run autograder inside the course, or pass --root COURSE"
     )
 
 
@@ -63,6 +65,12 @@ def load_config(root: Path) -> Config:
     return config
 
 
+def is_assignment_name(name: str) -> bool:
+    """Whether nbgrader accepts ``name`` as an assignment folder (``hw1``, ``08_bayes``):
+    no ``+`` (nbgrader refuses it), no surrounding blanks, not hidden or private."""
+    return bool(name) and name == name.strip() and "+" not in name and name[0] not in "._"
+
+
 def assignments(root: Path) -> list[str]:
     """The assignments of the course: folders of ``source/`` holding a notebook, sorted.
 
@@ -76,11 +84,7 @@ def assignments(root: Path) -> list[str]:
     return sorted(
         entry.name
         for entry in source.iterdir()
-        if entry.is_dir()
-        and not entry.name.startswith((".", "_"))
-        and "+" not in entry.name
-        and entry.name == entry.name.strip()
-        and any(entry.glob("*.ipynb"))
+        if entry.is_dir() and is_assignment_name(entry.name) and any(entry.glob("*.ipynb"))
     )
 
 
@@ -90,6 +94,29 @@ def course_id(config: Config) -> str:
     return value.strip() if isinstance(value, str) and value.strip() else DEFAULT_COURSE_ID
 
 
+def closest(name: str, known) -> str | None:
+    """The name in ``known`` that ``name`` most likely misspells, or None
+    (``03_minus_sgn`` gives ``03_minus_sign``; case and separators are forgiven)."""
+
+    def folded(text: str) -> str:
+        text = unicodedata.normalize("NFKD", text.casefold())
+        text = "".join(c for c in text if not unicodedata.combining(c))  # "zoë" -> "zoe"
+        return text.replace("-", "_").replace(" ", "_")
+
+    known = list(known)
+    by_fold = {folded(k): k for k in known}
+    if folded(name) in by_fold:
+        return by_fold[folded(name)]
+    found = difflib.get_close_matches(folded(name), list(by_fold), n=1, cutoff=0.75)
+    return by_fold[found[0]] if found else None
+
+
+def did_you_mean(name: str, known) -> str:
+    """ ": did you mean 03_minus_sign?", or "" when nothing is close."""
+    match = closest(name, known)
+    return f": did you mean {match}?" if match else ""
+
+
 def check_assignments(root: Path, requested: list[str] | None) -> list[str]:
     """Return ``requested`` (default: all), failing with one line on an unknown name."""
     known = assignments(root)
@@ -97,6 +124,8 @@ def check_assignments(root: Path, requested: list[str] | None) -> list[str]:
         return known
     unknown = [name for name in requested if name not in known]
     if unknown:
+        if len(unknown) == 1 and closest(unknown[0], known):
+            raise CourseError(f"no such assignment: {unknown[0]}{did_you_mean(unknown[0], known)}")
         available = ", ".join(known) or "none"
         raise CourseError(f"no such assignment: {', '.join(unknown)} (the course has: {available})")
     return list(dict.fromkeys(requested))

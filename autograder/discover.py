@@ -12,6 +12,8 @@ import json
 import os
 from pathlib import Path
 
+from autograder.course import did_you_mean
+
 #: Each graded submission's record of how it was graded, beside its autograded notebooks.
 LEDGER = ".autograder.json"
 
@@ -61,24 +63,48 @@ def found_notebooks(folder: Path) -> str:
 
 
 def unrecognized(submissions: Path, known: list[str]) -> list[str]:
-    """Entries of the submissions folder that are not ``<student_id>/<assignment>/``
-    folders of this course, each with why ("grace (03_minus_sign is a file)")."""
+    """Every entry of the submissions folder that is not a ``<student_id>/<assignment>/``
+    folder of this course, each with why: ``"bob/03_minus_sgn (no such assignment: did
+    you mean 03_minus_sign?)"``, ``"class.zip (a file where a student folder belongs)"``.
+
+    Hidden entries (``.DS_Store``, ``.ipynb_checkpoints``) are left out: they are made by
+    tools, not handed in.
+    """
     skipped = []
-    for entry in sorted(submissions.iterdir()):
-        if entry.name.startswith("."):
-            continue
-        if not entry.is_dir():
-            skipped.append(f"{entry.name} (a file)")
+    for entry in _entries(submissions):
+        if entry.is_symlink() or not entry.is_dir():
+            if entry.is_dir():  # a linked student folder is graded (and refused) per folder
+                continue
+            skipped.append(f"{entry.name} (a file where a student folder belongs)")
             continue
         if entry.name in known:
             skipped.append(f"{entry.name} (an assignment name where a student id belongs)")
             continue
-        files = [name for name in known if (entry / name).exists() and not (entry / name).is_dir()]
-        if files:
-            skipped.append(f"{entry.name} ({files[0]} is a file)")
-        elif not any((entry / name).is_dir() for name in known):
-            skipped.append(f"{entry.name} (holds no assignment folder)")
+        inside = _entries(entry)
+        if not inside:
+            skipped.append(f"{entry.name} (an empty student folder)")
+        for item in inside:
+            where = f"{entry.name}/{item.name}"
+            if item.name in known:
+                if not item.is_dir():
+                    skipped.append(f"{where} (a file, not an assignment folder)")
+            elif item.is_dir():
+                skipped.append(f"{where} (no such assignment{did_you_mean(item.name, known)})")
+            elif item.suffix == ".ipynb" and item.stem in known:
+                skipped.append(
+                    f"{where} (a notebook outside its folder: it belongs in "
+                    f"{entry.name}/{item.stem}/{item.name})"
+                )
+            else:
+                skipped.append(f"{where} (a file beside the assignment folders)")
     return skipped
+
+
+def _entries(folder: Path) -> list[Path]:
+    try:
+        return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    except OSError:
+        return []
 
 
 def discover(submissions: Path, names: list[str]) -> list[tuple[str, str, Path]]:

@@ -1,38 +1,52 @@
 """``autograder feedback``: one HTML page per student and assignment notebook.
 
-Each page lists every graded cell of the notebook: passed or not, points, and for a
-failed test the message it raised (written for the learner: expected, got, hint). It
-shows the student's own answers, but never the code of a test: hidden tests stay
-hidden, and so do tracebacks, which would quote them (nbgrader's own feedback shows
-both). A submission that could not be graded gets a page with the reason.
+Each page follows the notebook: under each exercise's heading (taken from the
+instructor's notebook in ``source/``), every graded cell in notebook order with its
+points and result, the student's own answers, and what the instructor wrote in
+formgrader (a comment per answer, a hand score). A failed test shows the message it
+raised (written for the learner: expected, got, hint); an answer nobody has graded yet
+says "awaiting grading", and the total says it is not final. The page never shows the
+code of a test: hidden tests stay hidden, and so do tracebacks, which would quote them
+(nbgrader's own feedback shows both). A submission that could not be graded says why,
+once, at the top.
 
 Pages go to ``feedback/<student>/<assignment>/<notebook>.html``, nbgrader's layout, so
-``nbgrader release_feedback`` can hand them out.
+``nbgrader release_feedback`` hands them out. ``nbgrader generate_feedback`` writes the
+same files: a page it wrote is replaced, and :func:`feedback` says which ones (each page
+this module writes carries a ``generator`` tag, so the two are told apart).
 """
 
 from __future__ import annotations
 
+import datetime
 import html
 import json
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
 from autograder import bridge
-from autograder.course import find_root, write_atomically
+from autograder.course import check_assignments, find_root, load_config, write_atomically
 from autograder.discover import LEDGER
-from autograder.export import cell_rows
+from autograder.export import _gradebook, check_students
+
+GENERATOR = "autograder feedback"
 
 STYLE = """
 body { font: 15px/1.5 system-ui, sans-serif; max-width: 52rem; margin: 2rem auto;
        padding: 0 1rem; color: #1a1a1a; }
-h1 { font-size: 1.4rem; } h2 { font-size: 1.1rem; margin-top: 2rem; }
+h1 { font-size: 1.4rem; margin-bottom: .2rem; } h2 { font-size: 1.1rem; margin-top: 2rem; }
+h3 { font-size: 1rem; }
+.meta { color: #555; margin-top: 0; }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: .35rem .6rem; border-bottom: 1px solid #ddd;
          vertical-align: top; }
 .passed { color: #006d4f; } .failed { color: #b33c00; } .manual { color: #555; }
+.awaiting { color: #7a5c00; font-style: italic; }
 pre { background: #f5f5f5; padding: .6rem; overflow-x: auto; white-space: pre-wrap; }
+.comment { border-left: 4px solid #0072b2; padding: .3rem .8rem; background: #eef5fb; }
 .total { font-size: 1.2rem; font-weight: bold; }
 """
 
@@ -89,85 +103,272 @@ def _message(cell) -> str:
 def _page(title: str, body: str) -> str:
     return (
         f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        f"<meta name='generator' content='{GENERATOR}'>"
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
         f"<body>{body}</body></html>\n"
     )
 
 
+# -- the notebook's shape, from source/ ------------------------------------------------
+@dataclass
+class Section:
+    """The cells under one heading of the instructor's notebook, in notebook order:
+    ``(grade_id, kind)`` with kind ``test``, ``written`` (graded by hand), ``task`` or
+    ``answer`` (an autograded answer, not graded itself)."""
+
+    heading: str
+    cells: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _kind(meta: dict, cell_type: str) -> str | None:
+    if meta.get("task"):
+        return "task"
+    if meta.get("solution"):
+        return "written" if meta.get("grade") else "answer"
+    if meta.get("grade"):
+        return "test"
+    return None
+
+
+def layout(source_notebook: Path) -> list[Section]:
+    """The sections of an instructor notebook; ``[]`` when it cannot be read."""
+    try:
+        cells = json.loads(source_notebook.read_text()).get("cells", [])
+    except (OSError, ValueError):
+        return []
+    sections = [Section("")]
+    for cell in cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else source
+        kind = _kind(meta, cell.get("cell_type", ""))
+        if kind is not None and meta.get("grade_id"):
+            sections[-1].cells.append((meta["grade_id"], kind))
+        elif cell.get("cell_type") == "markdown" and not meta:
+            headings = [line for line in source.splitlines() if re.match(r"#{1,6}\s", line)]
+            if headings:
+                sections.append(Section(headings[-1].lstrip("#").strip()))
+    return [section for section in sections if section.cells]
+
+
+def _heading_html(text: str) -> str:
+    """A markdown heading as HTML: escaped, with `code` spans kept."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+
+
+# -- one page --------------------------------------------------------------------------
+@dataclass
+class Graded:
+    """One graded cell of a submitted notebook, as the gradebook has it."""
+
+    score: float
+    max_score: float
+    auto_score: float | None = None
+    manual_score: float | None = None
+    extra_credit: float | None = None
+    needs_manual_grade: bool = False
+
+    @property
+    def awaiting(self) -> bool:
+        """Nobody has scored it: nbgrader's flag, without a hand score."""
+        return self.needs_manual_grade and self.manual_score is None
+
+
+def _points(grade: Graded) -> str:
+    if grade.awaiting:
+        return f"– / {grade.max_score:g}"
+    extra = f" (+{grade.extra_credit:g} extra)" if grade.extra_credit else ""
+    return f"{grade.score:g} / {grade.max_score:g}{extra}"
+
+
+def _result(kind: str, grade: Graded, cell, reason: str) -> str:
+    if kind in ("written", "task"):
+        if grade.awaiting:
+            return "<span class='awaiting'>awaiting grading</span>"
+        if grade.manual_score is None and not grade.auto_score:
+            return "<span class='failed'>no answer given</span>"
+        return "<span class='manual'>graded by your instructor</span>"
+    if grade.manual_score is not None:
+        return "<span class='manual'>score set by your instructor</span>"
+    if grade.score >= grade.max_score:
+        return "<span class='passed'>passed</span>"
+    message = _message(cell) if cell is not None else ""
+    if reason and (not message or message.startswith("NotRun")):
+        message = "not run: see the note at the top"
+    return f"<span class='failed'>failed</span><pre>{html.escape(message or 'not run')}</pre>"
+
+
+def _table(rows: list[str]) -> str:
+    if not rows:
+        return ""
+    header = "<tr><th>cell</th><th>points</th><th>result</th></tr>"
+    return f"<table>{header}{''.join(rows)}</table>"
+
+
 def render(
-    student: str, assignment: str, notebook_name: str, notebook, rows: list[dict], reason: str = ""
+    student: str,
+    assignment: str,
+    notebook_name: str,
+    notebook,
+    grades: dict[str, Graded],
+    *,
+    sections: list[Section],
+    comments: dict[str, str] | None = None,
+    reason: str = "",
+    course: str = "",
+    date: str = "",
 ) -> str:
-    """The feedback page of one notebook, as HTML text."""
-    scores = {r["grade_id"]: r for r in rows}
-    total = sum(r["score"] for r in rows)
-    possible = sum(r["max_score"] for r in rows)
+    """The feedback page of one notebook, as HTML text.
+
+    ``notebook`` is the autograded notebook (None if there is none), ``grades`` the
+    gradebook's record of each graded cell, ``sections`` the layout of the instructor's
+    notebook (:func:`layout`), ``comments`` formgrader's comment per answer cell.
+    """
+    comments = comments or {}
+    cells = {
+        c.metadata.get("nbgrader", {}).get("grade_id"): c
+        for c in (notebook.cells if notebook else [])
+    }
+    placed = {grade_id for section in sections for grade_id, _ in section.cells}
+    leftovers = [g for g in sorted(grades) if g not in placed]  # not in source/ any more
+    if leftovers:
+        sections = [*sections, Section("Other graded cells", [(g, "test") for g in leftovers])]
+    total = sum(g.score for g in grades.values() if not g.awaiting)
+    possible = sum(g.max_score for g in grades.values())
+    waiting = sum(g.awaiting for g in grades.values())
     title = f"{assignment} / {notebook_name}: feedback for {student}"
-    parts = [
-        f"<h1>{html.escape(title)}</h1>",
-        f"<p class='total'>Score: {total:g} / {possible:g}</p>",
-    ]
+    meta = " · ".join(part for part in (course, date and f"feedback of {date}") if part)
+    parts = [f"<h1>{html.escape(title)}</h1>", f"<p class='meta'>{html.escape(meta)}</p>"]
+    parts.append(
+        f"<p class='total'>Score: {total:g} / {possible:g}"
+        + (
+            f" <span class='awaiting'>(not final: {waiting} answer(s) awaiting grading)</span>"
+            if waiting
+            else ""
+        )
+        + "</p>"
+    )
     if reason:
         parts.append(
             f"<p class='failed'>This notebook could not be graded in full: "
             f"{html.escape(reason)}</p>"
         )
-    parts.append(
-        "<h2>Tests and questions</h2><table><tr><th>cell</th><th>points</th><th>result</th></tr>"
-    )
-    cells = {
-        c.metadata.get("nbgrader", {}).get("grade_id"): c
-        for c in (notebook.cells if notebook else [])
-    }
-    for grade_id, row in sorted(scores.items()):
-        cell = cells.get(grade_id)
-        is_test = grade_id.startswith("test_")
-        if not is_test and cell is not None and cell.cell_type == "markdown":
-            result = "<span class='manual'>graded by your instructor</span>"
-        elif row["score"] >= row["max_score"]:
-            result = "<span class='passed'>passed</span>"
-        else:
-            message = _message(cell) if cell is not None else reason or "not run"
-            result = f"<span class='failed'>failed</span><pre>{html.escape(message)}</pre>"
-        parts.append(
-            f"<tr><td><code>{html.escape(grade_id)}</code></td>"
-            f"<td>{row['score']:g} / {row['max_score']:g}</td><td>{result}</td></tr>"
-        )
-    parts.append("</table>")
-    answers = [
-        c
-        for c in (notebook.cells if notebook else [])
-        if c.metadata.get("nbgrader", {}).get("solution")
-    ]
-    if answers:
-        parts.append("<h2>Your answers</h2>")
-        for cell in answers:
-            grade_id = cell.metadata["nbgrader"].get("grade_id", "")
-            parts.append(
-                f"<h3><code>{html.escape(grade_id)}</code></h3>"
-                f"<pre>{html.escape(cell.source)}</pre>"
-            )
+    for section in sections:
+        parts.append(f"<h2>{_heading_html(section.heading) or 'Graded cells'}</h2>")
+        rows: list[str] = []
+        for grade_id, kind in section.cells:
+            grade = grades.get(grade_id)
+            cell = cells.get(grade_id)
+            if grade is not None:
+                rows.append(
+                    f"<tr><td><code>{html.escape(grade_id)}</code></td>"
+                    f"<td>{_points(grade)}</td><td>{_result(kind, grade, cell, reason)}</td></tr>"
+                )
+            if kind in ("answer", "written", "task") and (cell is not None or grade_id in comments):
+                parts.append(_table(rows))
+                rows = []
+                parts.append(f"<h3>Your answer: <code>{html.escape(grade_id)}</code></h3>")
+                if cell is not None:
+                    parts.append(f"<pre>{html.escape(cell.source)}</pre>")
+                if comments.get(grade_id):
+                    parts.append(
+                        "<p class='comment'><strong>Your instructor's comment:</strong> "
+                        f"{html.escape(comments[grade_id])}</p>"
+                    )
+        parts.append(_table(rows))
     return _page(title, "\n".join(parts))
 
 
-def feedback(*, root: Path | None = None, out: Path | None = None) -> list[Path]:
-    """Write a feedback page for every graded notebook; return their paths, sorted."""
+# -- the command -----------------------------------------------------------------------
+class Feedback(list):
+    """What :func:`feedback` returns: the pages written (a list of paths, sorted), with
+    ``awaiting``, ``{assignment: (answers awaiting grading, students)}``, and
+    ``replaced``, the pages ``nbgrader generate_feedback`` had written that were replaced."""
+
+    def __init__(self, pages=(), awaiting=None, replaced=None):
+        super().__init__(pages)
+        self.awaiting: dict[str, tuple[int, int]] = dict(awaiting or {})
+        self.replaced: list[Path] = list(replaced or [])
+
+
+def _ours(path: Path) -> bool:
+    try:
+        head = path.read_text(errors="replace")[:400]
+    except OSError:
+        return True  # nothing there (or unreadable): nobody's page to lose
+    return f"content='{GENERATOR}'" in head
+
+
+def feedback(
+    assignments: list[str] | None = None,
+    *,
+    students: list[str] | None = None,
+    root: Path | None = None,
+    out: Path | None = None,
+    date: datetime.date | None = None,
+) -> Feedback:
+    """Write a feedback page for every graded notebook (of ``assignments`` and
+    ``students``, default all) into ``out`` (default ``<root>/feedback``)."""
     root = find_root(root) if root is None else Path(root).resolve()
+    names = check_assignments(root, assignments) if assignments else None
     out = Path(out) if out is not None else root / "feedback"
-    rows = cell_rows(root)
-    groups: dict[tuple[str, str, str], list[dict]] = {}
-    for row in rows:
-        groups.setdefault((row["student_id"], row["assignment"], row["notebook"]), []).append(row)
-    written = []
-    for (student, assignment, name), cells in sorted(groups.items()):
+    config = load_config(root)
+    course = config.CourseDirectory.get("course_id", "") or root.name
+    day = (date or datetime.date.today()).isoformat()
+    notebooks = []  # (student, assignment, notebook, grades, comments)
+    with _gradebook(root) as gb:
+        wanted = check_students(gb, students)
+        for assignment in gb.assignments:
+            if names and assignment.name not in names:
+                continue
+            for submission in assignment.submissions:
+                student = submission.student.id
+                if wanted is not None and student not in wanted:
+                    continue
+                for notebook in submission.notebooks:
+                    grades = {
+                        g.name: Graded(
+                            score=float(g.score or 0.0),
+                            max_score=float(g.max_score or 0.0),
+                            auto_score=g.auto_score,
+                            manual_score=g.manual_score,
+                            extra_credit=g.extra_credit,
+                            needs_manual_grade=bool(g.needs_manual_grade),
+                        )
+                        for g in notebook.grades
+                    }
+                    comments = {c.name: c.manual_comment for c in notebook.comments}
+                    notebooks.append((student, assignment.name, notebook.name, grades, comments))
+    written, replaced, awaiting = [], [], {}
+    for student, assignment, name, grades, comments in sorted(notebooks, key=lambda n: n[:3]):
         folder = root / "autograded" / student / assignment
         path = folder / f"{name}.ipynb"
-        notebook = nbformat.read(path, as_version=4) if path.is_file() else None
+        try:
+            notebook = nbformat.read(path, as_version=4) if path.is_file() else None
+        except Exception:
+            notebook = None
         try:
             ledger = json.loads((folder / LEDGER).read_text())
         except (OSError, ValueError):
             ledger = {}
         reason = ledger.get("notebooks", {}).get(name, "")
+        page = render(
+            student, assignment, name, notebook, grades,
+            sections=layout(root / "source" / assignment / f"{name}.ipynb"),
+            comments={k: v for k, v in comments.items() if v},
+            reason=reason, course=course, date=day,
+        )  # fmt: skip
         target = out / student / assignment / f"{name}.html"
-        write_atomically(target, render(student, assignment, name, notebook, cells, reason))
+        if target.exists() and not _ours(target):
+            replaced.append(target)
+        write_atomically(target, page)
         written.append(target)
-    return written
+        count = sum(g.awaiting for g in grades.values())
+        if count:
+            answers, people = awaiting.get(assignment, (0, set()))
+            awaiting[assignment] = (answers + count, people | {student})
+    return Feedback(
+        written,
+        awaiting={a: (n, len(people)) for a, (n, people) in sorted(awaiting.items())},
+        replaced=replaced,
+    )

@@ -48,12 +48,17 @@ from autograder.course import (
 from autograder.discover import LEDGER, digest_folder, discover, linked, read_ledger, unrecognized
 from autograder.execute import NOTEBOOK_TIMEOUT_FACTOR, Executor, package_course_root
 from autograder.gradebook import (
+    Kept,
+    awaiting_grades,
     ensure_assignments,
     has_submission,
+    kept_path,
     open_gradebook,
     release_gradebooks,
+    restore_duedate,
     shared_engines,
     submitted_students,
+    take_apart,
 )
 from autograder.prepare import Job, Preparer
 from autograder.record import Outcome, Recorder
@@ -78,8 +83,10 @@ class Grader:
         memory_bytes: int,
         progress,
         warm: bool = True,
+        rebuild: tuple[str, ...] = (),
     ):
         self.root = root
+        self.rebuild = tuple(rebuild)
         self.submissions = submissions
         self.workers = max(1, int(workers))
         self.force = force
@@ -161,9 +168,21 @@ class Grader:
 
     def _run(self, names: list[str]) -> Outcomes:
         found = discover(self.submissions, names)
+        for name in self.rebuild:  # before the records are made again from source/
+            present = {student for student, assignment, _ in found if assignment == name}
+            take_apart(self.root, self.db_url, self.course_id, name, present)
         records = ensure_assignments(
-            self.root, self.db_url, self.course_id, sorted({a for _, a, _ in found})
+            self.root,
+            self.db_url,
+            self.course_id,
+            sorted({a for _, a, _ in found} | set(self.rebuild)),
         )
+        # Hand grades waiting to go back: this run's rebuilds, or one a killed run left.
+        for name in names:
+            kept = Kept.load(self.root, name)
+            if kept is not None:
+                restore_duedate(self.db_url, self.course_id, kept)
+                self.record.kept[name] = kept
         outcomes, jobs = [], []
         for student, assignment, folder in found:
             # The submission and the tests it is graded with: a fixed test regrades it.
@@ -171,13 +190,17 @@ class Grader:
             content = f"link:{os.readlink(link)}" if link is not None else digest_folder(folder)
             digest = hashlib.sha256(f"{content} {records.sources[assignment]}".encode()).hexdigest()
             ledger = read_ledger(self.root / "autograded" / student / assignment / LEDGER)
+            kept = self.record.kept.get(assignment)
             if (
                 not self.force
                 and ledger.get("digest") == digest
                 and ledger.get("status") in ("graded", "failed")
+                and not (kept is not None and student in kept.pending)
                 and self._has_submission(student, assignment)
             ):
-                outcomes.append(Outcome(**{**ledger, "status": "unchanged"}))
+                outcome = Outcome(**{**ledger, "status": "unchanged"})
+                outcome.awaiting = self._awaiting(student, assignment)  # formgrader moved on
+                outcomes.append(outcome)
                 continue
             jobs.append(Job(student, assignment, folder, digest))
         self.progress.start(len(jobs), len(outcomes))
@@ -199,17 +222,53 @@ class Grader:
             "remade and its submissions regraded"
             + self._left_stale(name, {s for s, a, _ in found if a == name})
             for name in records.resynced
+            if name not in self.rebuild
         ]
+        notes += [self._rebuilt(name) for name in sorted(self.record.kept)]
         skipped = unrecognized(self.submissions, assignments(self.root))
         if skipped:
-            shown = "; ".join(skipped[:5]) + ("; ..." if len(skipped) > 5 else "")
-            notes.append(
-                f"skipped {len(skipped)} entr{'y' if len(skipped) == 1 else 'ies'} of "
-                f"{self.submissions} that are not <student_id>/<assignment>/ folders: {shown}"
+            where = (
+                f"{self.submissions.relative_to(self.root)}/"
+                if self.submissions.is_relative_to(self.root)
+                else str(self.submissions)
             )
+            notes.append(
+                f"not graded: {len(skipped)} entr{'y' if len(skipped) == 1 else 'ies'} of "
+                f"{where} that {'is' if len(skipped) == 1 else 'are'} not a "
+                "<student_id>/<assignment>/ folder of this course:"
+            )
+            notes += [f"  {entry}" for entry in skipped]
         return Outcomes(
-            sorted(outcomes, key=lambda o: (o.assignment, o.student)), self._kernels(), notes
+            sorted(outcomes, key=lambda o: (o.assignment, o.student)),
+            self._kernels(),
+            notes,
+            skipped=skipped,
         )
+
+    def _rebuilt(self, name: str) -> str:
+        """What a rebuild kept and dropped; the kept file goes once all is restored."""
+        kept = self.record.kept[name]
+        done = (
+            f"rebuilt the gradebook records of {name} from source/ and regraded it"
+            if name in self.rebuild
+            else f"finished rebuilding {name}"  # a rebuild a killed run left halfway
+        )
+        line = (
+            f"{done}: kept {kept.restored_grades} hand grade(s) and "
+            f"{kept.restored_comments} comment(s)"
+        )
+        if kept.dropped:
+            shown = "; ".join(kept.dropped)
+            line += f"; dropped {len(kept.dropped)}, their cell is gone from source/: {shown}"
+        if kept.pending:
+            shown = ", ".join(kept.pending[:5]) + (", ..." if len(kept.pending) > 5 else "")
+            line += (
+                f"; {len(kept.pending)} submission(s) not regraded yet ({shown}): their hand "
+                f"grades wait in {kept_path(self.root, name)} for the next run"
+            )
+        else:
+            kept_path(self.root, name).unlink(missing_ok=True)
+        return line
 
     def _kernels(self) -> str:
         """Two lines: how kernels were started, and which limits were enforced."""
@@ -245,6 +304,12 @@ class Grader:
     def _has_submission(self, student: str, assignment: str) -> bool:
         with self.gradebook() as gb:
             return has_submission(gb, student, assignment)
+
+    def _awaiting(self, student: str, assignment: str) -> int:
+        with self.gradebook() as gb:
+            if not has_submission(gb, student, assignment):
+                return 0
+            return awaiting_grades(gb.find_submission(assignment, student))
 
 
 def _failure(stage: str, job: Job, error: Exception) -> str:
@@ -285,6 +350,7 @@ def grade(
     memory_bytes: int = 2 * 1024**3,
     progress: bool = False,
     warm: bool = True,
+    rebuild: bool = False,
 ) -> Outcomes:
     """Autograde every submission under ``submissions/<student>/<assignment>/``.
 
@@ -313,6 +379,12 @@ def grade(
         Fork kernels from a parent that has already imported the course's libraries,
         where the sandbox allows it (root with bubblewrap); otherwise, or if False, each
         kernel starts from scratch. Scores are the same either way.
+    rebuild : bool
+        Remake the gradebook records of ``assignments`` (which must be named) from
+        ``source/`` and regrade every submission of them: the way forward after adding or
+        removing graded cells or notebooks. Hand grades, comments, extensions and the
+        due date are kept wherever their cell still exists; the summary names the rest.
+        Refused when the gradebook holds a submission the submissions folder lacks.
 
     Returns
     -------
@@ -321,6 +393,11 @@ def grade(
         then student; its ``kernels`` says how the run started its kernels.
     """
     root = find_root(root) if root is None else Path(root).resolve()
+    if rebuild and not assignments:
+        raise CourseError(
+            "--rebuild remakes the records of the assignments named: name them "
+            "(autograder grade ASSIGNMENT --rebuild)"
+        )
     names = check_assignments(root, assignments)
     submissions = Path(submissions).resolve() if submissions else root / "submitted"
     if not submissions.is_dir():
@@ -336,5 +413,6 @@ def grade(
         memory_bytes=memory_bytes,
         progress=ProgressBar() if progress else Quiet(),
         warm=warm,
+        rebuild=tuple(names) if rebuild else (),
     )
     return grader.run(names)

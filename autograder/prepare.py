@@ -90,6 +90,10 @@ class Preparer:
 
     def __call__(self, job: Job, notebook_names: list[str]) -> None:
         with open_gradebook(self.db_url, self.course_id) as gb:
+            recorded = {
+                name: {cell.name for cell in gb.find_notebook(name, job.assignment).source_cells}
+                for name in notebook_names
+            }
             gb.update_or_create_student(job.student)
             stamp = timestamp(job.folder)
             if stamp:
@@ -113,7 +117,8 @@ class Preparer:
                 )
                 continue
             try:
-                notebook = demote_duplicates(nbformat.reads(notebook_text(path), as_version=4))
+                notebook = nbformat.reads(notebook_text(path), as_version=4)
+                notebook = demote_duplicates(notebook, recorded[name])
                 try:
                     notebook, _ = run_steps(
                         self.sanitize, notebook, resources(job, name, self.db_url)
@@ -157,20 +162,27 @@ def timestamp(folder: Path) -> str:
         return ""
 
 
-def demote_duplicates(notebook: NotebookNode) -> NotebookNode:
-    """Make every repeat of a graded cell a plain cell.
+def demote_duplicates(notebook: NotebookNode, recorded: set[str] | None = None) -> NotebookNode:
+    """Make every repeat of a graded cell, and every cell the gradebook does not know, a
+    plain cell.
 
     Copying a cell in JupyterLab copies its nbgrader metadata, and nbgrader refuses a
     notebook in which two cells share a grade_id. The first cell keeps the id; later
     copies still run, in order, but are not graded (test cells are put back from the
-    gradebook anyway, so a copied test cannot change a score).
+    gradebook anyway, so a copied test cannot change a score). A cell whose grade_id is
+    not among ``recorded`` (one the instructor removed from ``source/`` after the
+    notebook was released) runs as a plain cell too: nbgrader would stop on it.
     """
     seen = set()
     for cell in notebook.cells:
         if "nbgrader" not in cell.get("metadata", {}):
             continue
         grade_id = cell.metadata.nbgrader.get("grade_id")
-        if grade_id is None or grade_id in seen:  # a copy, or metadata mangled by hand
+        if (
+            grade_id is None  # metadata mangled by hand
+            or grade_id in seen  # a copy
+            or (recorded is not None and grade_id not in recorded)
+        ):
             del cell.metadata["nbgrader"]
         seen.add(grade_id)
     return notebook

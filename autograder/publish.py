@@ -13,6 +13,12 @@ No ``source/``, ``autograder/``, tests, gradebook or nbgrader configuration goes
 the notebooks are made by the same nbgrader pipeline as ``autograder release`` (solutions
 and hidden tests cleared). The notebooks keep their ``release/`` paths, so ``course.lab``,
 the Binder link and the instructor's README name the same files in both repositories.
+
+Which assignments go in is the instructor's call, week by week: the ones named
+(``--only``), else those listed in ``released.txt`` at the course root (one name a line,
+``#`` starts a comment). Without either, the command line refuses rather than publish a
+draft (``--all`` says every assignment is meant). Republishing into an earlier publish
+keeps the student repository its Binder badge points at unless ``--repo`` names another.
 """
 
 from __future__ import annotations
@@ -26,13 +32,17 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.course import CourseError, find_root
+from autograder.course import CourseError, check_assignments, did_you_mean, find_root
+from autograder.course import assignments as course_assignments
 from autograder.release import release
 
 DEFAULT_REPO = "OWNER/nll-course"
+#: The instructor's list of released assignments, at the course root.
+RELEASED_FILE = "released.txt"
 FIRST_NOTEBOOK = "release/01_likelihood/01_likelihood.ipynb"
 SCREENSHOT = "docs/jupyterlab.png"
 _REPO_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+_GITHUB_REMOTE = re.compile(r"url\s*=\s*\S*github\.com[:/]([\w.-]+/[\w.-]+?)(?:\.git)?\s")
 
 PYPROJECT = """\
 # Installs the `course` package the notebooks import, with what they need to run.
@@ -189,6 +199,15 @@ def _title(notebook: Path) -> str:
     return notebook.stem
 
 
+def first_notebook(tree: Path) -> str:
+    """The notebook the Binder badge and ``make lab`` open: the course's first one if it
+    is published, else the first published."""
+    if (tree / FIRST_NOTEBOOK).is_file():
+        return FIRST_NOTEBOOK
+    found = sorted((tree / "release").glob("*/*.ipynb"))
+    return found[0].relative_to(tree).as_posix() if found else FIRST_NOTEBOOK
+
+
 def _readme(tree: Path, repo: str, environment: str) -> str:
     notebooks = "\n".join(
         f"{i}. [{_title(path)}]({path.relative_to(tree).as_posix()})"
@@ -200,7 +219,7 @@ def _readme(tree: Path, repo: str, environment: str) -> str:
         else ""
     )
     return README.format(
-        binder_url=binder_url(repo),
+        binder_url=binder_url(repo, first_notebook(tree)),
         screenshot=screenshot,
         notebooks=notebooks,
         environment=environment,
@@ -213,7 +232,7 @@ def binder_url(repo: str, notebook: str = FIRST_NOTEBOOK) -> str:
     return f"https://mybinder.org/v2/gh/{repo}/HEAD?urlpath=lab/tree/{notebook}"
 
 
-def _check_destination(dest: Path, root: Path, force: bool) -> None:
+def check_destination(dest: Path, root: Path, force: bool) -> None:
     if dest == root or root in dest.parents:
         raise CourseError(f"{dest} is inside the course {root}: publish to a folder outside it")
     if dest in root.parents:
@@ -245,9 +264,9 @@ def _empty(folder: Path) -> None:
             entry.unlink()
 
 
-def _build(tree: Path, root: Path, repo: str) -> None:
-    """Write the student tree into the empty folder ``tree``."""
-    release(root=root, out=tree / "release")
+def _build(tree: Path, root: Path, repo: str, names: list[str]) -> None:
+    """Write the student tree of the assignments ``names`` into the empty folder ``tree``."""
+    release(names, root=root, out=tree / "release")
     shutil.copytree(
         root / "course", tree / "course", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
     )
@@ -257,7 +276,7 @@ def _build(tree: Path, root: Path, repo: str) -> None:
     shutil.copyfile(root / "postBuild", post_build)
     post_build.chmod(post_build.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     (tree / "pyproject.toml").write_text(PYPROJECT.format(**_dependencies(root)))
-    (tree / "Makefile").write_text(MAKEFILE.format(notebook=FIRST_NOTEBOOK))
+    (tree / "Makefile").write_text(MAKEFILE.format(notebook=first_notebook(tree)))
     (tree / ".gitignore").write_text(GITIGNORE)
     if (root / SCREENSHOT).is_file():
         (tree / SCREENSHOT).parent.mkdir(parents=True, exist_ok=True)
@@ -266,8 +285,56 @@ def _build(tree: Path, root: Path, repo: str) -> None:
     (tree / "README.md").write_text(_readme(tree, repo, environment_name))
 
 
+def released(root: Path) -> list[str] | None:
+    """The assignments listed in ``released.txt`` (checked against the course), or None
+    when the course has no such file."""
+    path = Path(root) / RELEASED_FILE
+    if not path.is_file():
+        return None
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        raise CourseError(f"cannot read {path}: {error}") from None
+    names = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+    names = [name for name in names if name]
+    known = course_assignments(root)
+    for name in names:
+        if name not in known:
+            hint = did_you_mean(name, known)
+            raise CourseError(f"{path} lists {name}, which is no assignment of the course{hint}")
+    if not names:
+        raise CourseError(f"{path} lists no assignment: nothing to publish")
+    return list(dict.fromkeys(names))
+
+
+def previous_repo(dest: Path) -> str | None:
+    """The student repository an earlier publish into ``dest`` was given: the one its
+    README's Binder badge points at (never the placeholder), else the GitHub remote of
+    its git clone."""
+    try:
+        readme = (Path(dest) / "README.md").read_text(errors="replace")
+    except OSError:
+        readme = ""
+    found = re.search(r"https://mybinder\.org/v2/gh/([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)/", readme)
+    if found and found.group(1) != DEFAULT_REPO:
+        return found.group(1)
+    try:
+        config = (Path(dest) / ".git" / "config").read_text(errors="replace")
+    except OSError:
+        return None
+    found = re.search(
+        r"url\s*=\s*\S*github\.com[:/]([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?\s", config
+    )
+    return found.group(1) if found else None
+
+
 def publish(
-    dest: Path | str, *, root: Path | None = None, repo: str = DEFAULT_REPO, force: bool = False
+    dest: Path | str,
+    *,
+    root: Path | None = None,
+    repo: str | None = None,
+    force: bool = False,
+    only: list[str] | None = None,
 ) -> list[Path]:
     """Write the student-only repository tree of the course into ``dest``.
 
@@ -279,10 +346,15 @@ def publish(
         (all but ``.git``) are replaced.
     root : path, optional
         The course root (default: found from the working directory).
-    repo : str
+    repo : str, optional
         The student repository on GitHub, ``OWNER/NAME``, for the README's Binder badge.
+        Default: the one an earlier publish into ``dest`` was given, else a placeholder.
     force : bool
         Replace the contents of a non-empty ``dest``.
+    only : list of str, optional
+        The assignments to publish. Default: those listed in ``released.txt`` at the
+        course root, or every assignment when there is no such file (the command line
+        asks for ``--all`` then).
 
     Returns
     -------
@@ -291,7 +363,10 @@ def publish(
     """
     root = find_root(root) if root is None else Path(root).resolve()
     dest = Path(dest).expanduser().resolve()
-    _check_destination(dest, root, force)
+    check_destination(dest, root, force)
+    names = check_assignments(root, only) if only else released(root)
+    if repo is None:
+        repo = (previous_repo(dest) if dest.is_dir() else None) or DEFAULT_REPO
     if not _REPO_PATTERN.match(repo):
         raise CourseError(f"the student repository must be OWNER/NAME, got {repo!r}")
     for required in ("course/__init__.py", "environment.yml", "postBuild", "pyproject.toml"):
@@ -301,7 +376,7 @@ def publish(
     with tempfile.TemporaryDirectory(prefix="autograder-publish-") as scratch:
         tree = Path(scratch) / "tree"
         tree.mkdir()
-        _build(tree, root, repo)
+        _build(tree, root, repo, names)
         dest.mkdir(parents=True, exist_ok=True)
         _empty(dest)
         for entry in tree.iterdir():

@@ -24,7 +24,7 @@ from nbformat.corpus.words import generate_corpus_id
 
 from autograder.course import write_atomically
 from autograder.discover import LEDGER
-from autograder.gradebook import open_gradebook, release_gradebooks
+from autograder.gradebook import Kept, awaiting_grades, open_gradebook, release_gradebooks
 from autograder.inert import make_inert
 from autograder.prepare import Job, nbgrader_steps, resources, run_steps
 
@@ -58,6 +58,7 @@ class Outcome:
     notebooks: dict[str, str] = field(default_factory=dict)  # notebook -> problem, if any
     manual_points: float = 0.0  # points of the cells graded by hand (written answers)
     auto_score: float | None = None  # points the tests awarded (None in old ledgers)
+    awaiting: int = 0  # answers waiting for a person in formgrader (when recorded)
 
 
 def give_cells_ids(notebook: NotebookNode) -> None:
@@ -78,9 +79,17 @@ class Recorder:
     def __init__(self, config, *, root: Path, db_url: str, course_id: str):
         self.root, self.db_url, self.course_id = root, db_url, course_id
         self.steps = nbgrader_steps(RECORD, config)
+        #: Hand grades waiting to be put back, by assignment (``grade --rebuild``).
+        self.kept: dict[str, Kept] = {}
 
     def __call__(self, job: Job, notebook_names: list[str]) -> Outcome:
         destination = self.root / "autograded" / job.student / job.assignment
+        graded_answers = _answers(destination, notebook_names)  # what a person may have graded
+        kept = self.kept.get(job.assignment)
+        if kept is not None and job.student in kept.pending:
+            with open_gradebook(self.db_url, self.course_id) as gb:
+                kept.restore(gb, job.student)
+            kept.save(self.root)
         shutil.rmtree(destination, ignore_errors=True)
         destination.mkdir(parents=True)
         source = self.root / "source" / job.assignment
@@ -89,6 +98,7 @@ class Recorder:
                 target = destination / path.relative_to(source)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy(path, target)
+        answers = {}
         for name in notebook_names:
             notebook = job.notebooks.get(name)
             if notebook is None:
@@ -99,8 +109,24 @@ class Recorder:
             # After SaveAutoGrades: the scores are saved before anything is cleaned.
             make_inert(notebook)
             nbformat.write(notebook, destination / f"{name}.ipynb")
+            answers.update(_cell_sources(name, notebook))
         with open_gradebook(self.db_url, self.course_id) as gb:
             submission = gb.find_submission(job.assignment, job.student)
+            # nbgrader asks for every hand grade to be reviewed after a regrade; one given
+            # to an answer that has not changed since stays final.
+            for notebook in submission.notebooks:
+                written = {cell.name for cell in notebook.notebook.solution_cells}
+                for grade in notebook.grades:
+                    key = (notebook.name, grade.name)
+                    if (
+                        grade.needs_manual_grade
+                        and grade.manual_score is not None
+                        and grade.name in written
+                        and key in graded_answers
+                        and answers.get(key) == graded_answers[key]
+                    ):
+                        grade.needs_manual_grade = False
+            gb.db.commit()
             score, max_score = float(submission.score), float(submission.max_score)
             manual = auto_score = 0.0
             for notebook in submission.notebooks:
@@ -112,6 +138,7 @@ class Recorder:
                         manual += float(grade.max_score)
                     else:
                         auto_score += float(grade.score or 0.0)
+            awaiting = awaiting_grades(submission)
         outcome = Outcome(
             student=job.student,
             assignment=job.assignment,
@@ -124,6 +151,7 @@ class Recorder:
             notebooks=dict(job.problems),
             manual_points=manual,
             auto_score=auto_score,
+            awaiting=awaiting,
         )
         write_atomically(destination / LEDGER, json.dumps(asdict(outcome), indent=1))
         return outcome
@@ -173,3 +201,24 @@ class Recorder:
                 grade.auto_score = 0
                 grade.needs_manual_grade = False
             gb.db.commit()
+
+
+def _cell_sources(name: str, notebook) -> dict[tuple[str, str], str]:
+    """``{(notebook, grade_id): source}`` of the answer cells of a notebook."""
+    return {
+        (name, cell.metadata.nbgrader["grade_id"]): cell.source
+        for cell in notebook.cells
+        if cell.metadata.get("nbgrader", {}).get("solution")
+        and cell.metadata.nbgrader.get("grade_id")
+    }
+
+
+def _answers(destination: Path, notebook_names: list[str]) -> dict[tuple[str, str], str]:
+    """The answers in the autograded notebooks of an earlier grading, if any."""
+    answers = {}
+    for name in notebook_names:
+        try:
+            answers.update(_cell_sources(name, nbformat.read(destination / f"{name}.ipynb", 4)))
+        except Exception:  # none yet, or unreadable: every hand grade is reviewed
+            continue
+    return answers

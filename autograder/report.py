@@ -101,9 +101,10 @@ _NUMBERS = re.compile(rf"{_NESTED_LIST}|{_NUMBER}", re.IGNORECASE)
 
 @dataclass
 class Failure:
-    """One way a test cell failed, and how many students failed it that way."""
+    """One mistake a test cell recognized, and how many students made it."""
 
-    #: The message with every number (and list of numbers) as ``#``: what groups it.
+    #: The message with the numbers of its text as ``#`` (the hint's own words and numbers
+    #: kept): what the CSV shows.
     message: str
     count: int
     #: The same message with the numbers that every student in the group saw kept, so
@@ -163,8 +164,11 @@ class Report:
 
 
 # -- statistics ------------------------------------------------------------------------
+_HINT = re.compile(r"(?:^|\s)hint:\s")
+
+
 def _split(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """A message (whitespace collapsed) as its text between numbers and its numbers."""
+    """A text (whitespace collapsed) as its pieces between numbers and its numbers."""
     text = " ".join(text[: 4 * MESSAGE_LIMIT].split())
     pieces, numbers, last = [], [], 0
     for match in _NUMBERS.finditer(text):
@@ -175,35 +179,74 @@ def _split(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(pieces), tuple(numbers)
 
 
+def _parts(text: str) -> tuple[str, str]:
+    """A failure message as (what happened, the hint): the checks end their message with
+    ``hint: ...``, the mistake they recognized; ``""`` when there is none."""
+    text = " ".join(text[: 4 * MESSAGE_LIMIT].split())
+    found = list(_HINT.finditer(text))
+    if not found:
+        return text, ""
+    cut = found[-1]
+    return text[: cut.start()].rstrip(), text[cut.end() :].strip()
+
+
+def _join(body: str, hint: str) -> str:
+    return f"{body} hint: {hint}" if hint else body
+
+
 def _shorten(text: str) -> str:
     return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
 
 
 def normalise_message(text: str) -> str:
-    """A failure message with its numbers replaced by ``#``, on one line.
+    """A failure message with the numbers of its text replaced by ``#``, on one line.
 
     The same mistake raises the same hint with different numbers (another ``theta``,
     another sample), so numbers, ``inf``/``nan`` and lists of numbers become ``#``
     and runs of whitespace one space: ``"got:      -2.44877"`` and ``"got: -9.8"``
-    group together as ``"got: #"``.
+    group together as ``"got: #"``. The hint is words for the learner and is kept as
+    written ("each 1 costs -log(1 - theta)" is not a number to hide).
     """
-    return _shorten("#".join(_split(text)[0]))
+    body, hint = _parts(text)
+    return _shorten(_join("#".join(_split(body)[0]), hint))
+
+
+def _kept(members: list[tuple[str, ...]]) -> list[str]:
+    """Per position, the number every member has, or ``#`` where they differ."""
+    return [values[0] if len(set(values)) == 1 else "#" for values in zip(*members, strict=True)]
+
+
+def _fill(pieces: tuple[str, ...], numbers: list[str]) -> str:
+    return pieces[0] + "".join(n + p for n, p in zip(numbers, pieces[1:], strict=True))
 
 
 def group_failures(texts, top: int = TOP_MESSAGES) -> list[Failure]:
-    """The ``top`` most frequent of ``texts`` once normalized, most frequent first; on a
-    tie a learner's mistake ranks above a submission that could not be graded."""
-    groups: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
+    """The ``top`` most frequent mistakes among ``texts``, most frequent first.
+
+    Messages group by the mistake the test recognized, its hint (numbers a hint quotes
+    may differ), whatever check raised it; messages without a hint group by their text
+    with numbers masked. On a tie a learner's mistake ranks above a submission that
+    could not be graded.
+    """
+    groups: dict[tuple, list[tuple]] = {}
     for text in texts:
-        pieces, numbers = _split(text)
-        groups.setdefault(pieces, []).append(numbers)
+        body, hint = _parts(text)
+        body_pieces, body_numbers = _split(body)
+        hint_pieces, hint_numbers = _split(hint)
+        key = ("hint", hint_pieces) if hint else ("text", body_pieces)
+        groups.setdefault(key, []).append((body_pieces, body_numbers, hint_numbers))
     failures = []
-    for pieces, members in groups.items():
-        kept = [
-            values[0] if len(set(values)) == 1 else "#" for values in zip(*members, strict=True)
-        ]
-        readable = pieces[0] + "".join(n + p for n, p in zip(kept, pieces[1:], strict=True))
-        failures.append(Failure(_shorten("#".join(pieces)), len(members), _shorten(readable)))
+    for (kind, pieces), members in groups.items():
+        # The check most of the group failed speaks for it (the first on a tie).
+        shapes = [body_pieces for body_pieces, _, _ in members]
+        body_pieces = max(dict.fromkeys(shapes), key=shapes.count)
+        same_body = [numbers for shape, numbers, _ in members if shape == body_pieces]
+        hint = (
+            _fill(pieces, _kept([numbers for _, _, numbers in members])) if kind == "hint" else ""
+        )
+        masked = _join("#".join(body_pieces), hint)
+        readable = _join(_fill(body_pieces, _kept(same_body)), hint)
+        failures.append(Failure(_shorten(masked), len(members), _shorten(readable)))
     failures.sort(key=lambda f: (-f.count, f.message.startswith(NOT_GRADED), f.message))
     return failures[:top]
 
@@ -685,9 +728,21 @@ def _html_text(course: str, result: Report) -> str:
 
 
 # -- the command -----------------------------------------------------------------------
+def _file_stem(names: list[str] | None, students: list[str] | None) -> str:
+    """``""`` for the whole course; ``"-03_minus_sign"``, ``"-03_minus_sign-alice+bob"``
+    for part of it, so a partial report never replaces the whole-course one."""
+    if not names and not students:
+        return ""
+    stem = "-" + "+".join(names) if names else "-all"
+    if students:
+        stem += "-" + ("+".join(students) if len(students) <= 3 else f"{len(students)}-students")
+    return re.sub(r"[^A-Za-z0-9._@+-]", "_", stem)
+
+
 def report(
     assignments: list[str] | None = None,
     *,
+    students: list[str] | None = None,
     root: Path | None = None,
     out: Path | None = None,
 ) -> Report:
@@ -698,10 +753,15 @@ def report(
     assignments : list of str, optional
         Which assignments to analyse (default: all of the course's). An assignment that
         nobody submitted gets a "no submissions" section, not an error.
+    students : list of str, optional
+        Analyse only these students' submissions (default: everybody's).
     root : path, optional
         The course root (default: found from the working directory).
     out : path, optional
-        The folder to write into (default ``<root>/grades``).
+        The folder to write ``items.csv`` and ``report.html`` into. By default they go
+        to ``<root>/grades``, named after what was asked for when it is not the whole
+        course (``report-03_minus_sign.html``), so that one assignment's report never
+        replaces the whole course's.
 
     Returns
     -------
@@ -710,12 +770,16 @@ def report(
     """
     root = find_root(root) if root is None else Path(root).resolve()
     names = check_assignments(root, assignments)
+    stem = "" if out is not None else _file_stem(assignments and names, students)
     out = Path(out) if out is not None else root / "grades"
-    rows = cell_rows(root)  # fails with "run autograder grade first" without a gradebook
+    # Fails with "run autograder grade first" without a gradebook, and on unknown students.
+    rows = cell_rows(root, names, students)
     messages = _Messages(root)
     analysed = [_analyse(root, name, rows, messages) for name in names]
     course = load_config(root).CourseDirectory.get("course_id", "") or root.name
-    result = Report(analysed, out / "items.csv", out / "report.html")
+    if students:
+        course += f" (students: {', '.join(students)})"
+    result = Report(analysed, out / f"items{stem}.csv", out / f"report{stem}.html")
     csv_text, html_text = _csv_text(analysed), _html_text(course, result)
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -14,12 +14,28 @@ from autograder.record import Outcome
 
 class Outcomes(list):
     """What :func:`grade` returns: one :class:`Outcome` per submission, ``kernels``, how
-    this run started its kernels, and ``notes`` for the instructor (for the summary)."""
+    this run started its kernels, ``notes`` for the instructor (for the summary), and
+    ``skipped``, the entries of the submissions folder that are not submissions."""
 
-    def __init__(self, outcomes=(), kernels: str = "", notes: list[str] | None = None):
+    def __init__(
+        self,
+        outcomes=(),
+        kernels: str = "",
+        notes: list[str] | None = None,
+        skipped: list[str] | None = None,
+    ):
         super().__init__(outcomes)
         self.kernels = kernels
         self.notes = list(notes or [])
+        self.skipped = list(skipped or [])
+
+    @property
+    def complete(self) -> bool:
+        """Whether everything handed in was graded: no submission failed (now or when it
+        was last graded) and no entry of the submissions folder was left out."""
+        return not self.skipped and not any(
+            o.status == "failed" or (o.status == "unchanged" and o.reason) for o in self
+        )
 
 
 class Quiet:
@@ -73,8 +89,9 @@ class ProgressBar:
 def summary(outcomes: list[Outcome], *, isolate: bool = True) -> str:
     """The table printed at the end of a run.
 
-    The score is what the tests awarded out of what they can award; points for written
-    answers, which wait for a person in formgrader, are shown apart.
+    The score is what the tests awarded out of what they can award; the "by hand" column
+    counts the answers waiting for a person in formgrader ("-" when none), since a total
+    that includes the points of an ungraded answer would read as final.
     """
     lines = [sandboxing.describe(isolate)]
     if getattr(outcomes, "kernels", ""):
@@ -89,9 +106,10 @@ def summary(outcomes: list[Outcome], *, isolate: bool = True) -> str:
         status = o.status + (f": {o.reason}" if o.reason else "")
         automatic = o.max_score - o.manual_points
         auto_score = o.auto_score if o.auto_score is not None else min(o.score, automatic)
+        waiting = str(o.awaiting) if o.awaiting else "-"
         lines.append(
             f"{o.student:<20} {o.assignment:<20} {auto_score:>6.1f}/{automatic:<6.1f}"
-            f" {o.manual_points:>8g} {o.seconds:>6.1f}s  {status}"
+            f" {waiting:>8} {o.seconds:>6.1f}s  {status}"
         )
     counts = {s: sum(o.status == s for o in outcomes) for s in ("graded", "failed", "unchanged")}
     failed_before = sum(o.status == "unchanged" and bool(o.reason) for o in outcomes)
@@ -101,4 +119,11 @@ def summary(outcomes: list[Outcome], *, isolate: bool = True) -> str:
         f"where they broke), {counts['unchanged']} unchanged"
         + (f" ({failed_before} of them failed when graded)" if failed_before else ""),
     ]
+    waiting = sum(o.awaiting for o in outcomes)
+    if waiting:
+        students = sum(bool(o.awaiting) for o in outcomes)
+        lines.append(
+            f"{waiting} answer(s) of {students} submission(s) wait for a person: grade them "
+            "in formgrader (the feedback pages say 'awaiting grading' until then)"
+        )
     return "\n".join(lines)

@@ -1,7 +1,9 @@
 """Open JupyterLab on the course: ``python -m course.lab`` (what ``make lab`` runs).
 
 Starts JupyterLab on 127.0.0.1 with the course's first notebook open and prints the
-address to visit. Refuses, with one clear line, when the port is already taken.
+address to visit. Refuses, with one clear line, when the port is already taken. Stopping
+it (Ctrl+C, or SIGTERM or SIGHUP, which `make` passes on when it is killed) stops
+JupyterLab too: nothing is left serving the course.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -65,10 +68,43 @@ def main(argv: list[str] | None = None) -> int:
     url = f"http://{arguments.host}:{arguments.port}/lab/tree/{arguments.notebook}?token={token}"
     print(f"\nOpen the course in your browser:\n\n    {url}\n\nStop it with Ctrl+C.\n", flush=True)
     command = lab_command(root, arguments.notebook, arguments.host, arguments.port, token)
+    return serve(command, cwd=root)
+
+
+#: How long JupyterLab gets to shut down after being asked, before it is killed.
+GRACE_SECONDS = 10
+
+
+def serve(command: list[str], *, cwd: Path) -> int:
+    """Run ``command`` (JupyterLab) until it exits; a SIGTERM or SIGHUP to this process
+    stops it first (asked, then killed after ``GRACE_SECONDS``), as Ctrl+C does."""
+    lab = subprocess.Popen(command, cwd=cwd)
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        return subprocess.call(command, cwd=root)
+        return lab.wait()
     except KeyboardInterrupt:
-        return 0
+        return _stop(lab)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _stop(lab: subprocess.Popen) -> int:
+    if lab.poll() is None:
+        lab.terminate()  # Ctrl+C reached JupyterLab already when it came from a terminal
+    try:
+        lab.wait(GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        lab.kill()
+        lab.wait()
+    except KeyboardInterrupt:  # a second Ctrl+C: do not wait
+        lab.kill()
+        lab.wait()
+    return 0
 
 
 if __name__ == "__main__":

@@ -67,11 +67,29 @@ def test_written_paths_are_shown_as_the_instructor_would_type_them(course_copy):
     assert f"  {expected}\n" in elsewhere.stdout
 
 
-def test_outside_any_course_the_course_used_is_named(tmp_path):
-    """Run from a folder that is no course, does the command say which course it works on
-    (the one it was installed from) before doing anything?"""
-    result = run("grade", "99_nope", cwd=tmp_path)
-    first, second = result.stderr.splitlines()
-    assert first.startswith(f"autograder: no course at or above {tmp_path.resolve()}; using ")
-    assert str(ROOT.resolve()) in first and "pass --root" in first
-    assert "no such assignment: 99_nope" in second and result.returncode == 2
+def test_outside_any_course_the_command_refuses_and_names_root(tmp_path):
+    """Run from a folder that is no course, does every command refuse in one line that
+    names --root, rather than work on the course it happens to be installed from?"""
+    for arguments in (("grade",), ("export",), ("publish", str(tmp_path / "out"), "--all")):
+        result = run(*arguments, cwd=tmp_path)
+        assert result.returncode == 2, (arguments, result.stderr)
+        assert result.stderr.count("\n") == 1 and "--root" in result.stderr
+        assert f"no nbgrader course (a folder with nbgrader_config.py and source/) at or " \
+            f"above {tmp_path.resolve()}" in result.stderr  # fmt: skip
+        assert not (tmp_path / "out").exists()
+
+
+def test_a_misspelt_assignment_gets_the_closest_name():
+    """Does a misspelt assignment name get "did you mean" with the course's closest one?"""
+    result = run("grade", "03_minus_sgn")
+    assert result.returncode == 2
+    assert "no such assignment: 03_minus_sgn: did you mean 03_minus_sign?" in result.stderr
+
+
+def test_publish_without_a_release_list_refuses(tmp_path):
+    """Without released.txt, --only or --all, does publish refuse (a draft must never go
+    out by accident), naming all three ways to say what is released?"""
+    result = run("publish", str(tmp_path / "student"))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "released.txt" in result.stderr and "--only" in result.stderr
+    assert "--all" in result.stderr and not (tmp_path / "student").exists()

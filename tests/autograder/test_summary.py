@@ -5,7 +5,8 @@ from autograder.summary import summary
 
 
 def test_summary_separates_autograded_points_from_those_awaiting_a_person():
-    """Does a full autograded score read as full, with the written points shown apart?"""
+    """Does a full autograded score read as full, with the answers awaiting a person
+    counted apart (not their points, which would read as a final total)?"""
     text = summary(
         [
             Outcome(
@@ -16,11 +17,17 @@ def test_summary_separates_autograded_points_from_those_awaiting_a_person():
                 max_score=16.0,
                 seconds=3.2,
                 manual_points=2.0,
-            )
+                awaiting=1,
+            ),
+            Outcome("bob", "03_minus_sign", "graded", score=9.0, max_score=16.0, manual_points=2.0),
         ]
     )
-    row = next(line for line in text.splitlines() if line.startswith("alice"))
-    assert "14.0/14.0" in row and row.split()[3] == "2"
+    rows = {
+        line.split()[0]: line.split() for line in text.splitlines() if line[:3] in ("ali", "bob")
+    }
+    assert rows["alice"][2] == "14.0/14.0" and rows["alice"][3] == "1"
+    assert rows["bob"][2] == "9.0/14.0" and rows["bob"][3] == "-"
+    assert text.splitlines()[-1].startswith("1 answer(s) of 1 submission(s) wait for a person")
 
 
 def test_summary_gives_each_failure_its_reason_on_one_line():

@@ -197,18 +197,21 @@ def test_export_matches_the_gradebook(serial, tmp_path):
     """Do scores.csv and tests.csv hold one row per student (and cell), summing consistently?"""
     scores_csv, tests_csv = export(root=serial, out=tmp_path)
     scores = scores_csv.read_text().splitlines()
-    assert scores[0] == "student_id,assignment,score,max_score"
+    assert scores[0] == (
+        "student_id,assignment,score,max_score,"
+        "submitted,timestamp,raw_score,late_penalty,needs_manual_grade"
+    )
+    # The written answer waits for a person: no total is final yet.
     assert scores[1:] == [
-        "ada,01_likelihood,8.0,10.0", "ben,01_likelihood,4.0,10.0",
-        "cai,01_likelihood,5.0,10.0", "dee,01_likelihood,8.0,10.0",
-        "eve,01_likelihood,5.0,10.0",
-    ]  # fmt: skip
+        f"{student},01_likelihood,{score},10.0,true,,{score},0.0,true"
+        for student, score in (("ada", 8.0), ("ben", 4.0), ("cai", 5.0), ("dee", 8.0), ("eve", 5.0))
+    ]
     tests = tests_csv.read_text().splitlines()
-    assert tests[0] == "student_id,assignment,notebook,grade_id,score,max_score"
+    assert tests[0] == "student_id,assignment,notebook,grade_id,score,max_score,needs_manual_grade"
     assert len(tests) - 1 == 5 * 7
     per_student = {}
     for line in tests[1:]:
-        student, _, _, _, score, _ = line.split(",")
+        student, _, _, _, score, _, _ = line.split(",")
         per_student[student] = per_student.get(student, 0.0) + float(score)
     assert per_student == {"ada": 8.0, "ben": 4.0, "cai": 5.0, "dee": 8.0, "eve": 5.0}
 
