@@ -46,12 +46,15 @@ class Job:
 
 
 def nbgrader_steps(names, config) -> list:
-    """nbgrader's preprocessors ``names``, configured for the course."""
+    """nbgrader's preprocessors ``names``, configured for the course (with the grader's
+    own version of a step where :data:`autograder.gradebook.OWN_STEPS` has one)."""
     from nbconvert.preprocessors import ClearMetadataPreprocessor
     from nbgrader import preprocessors
 
+    from autograder.gradebook import OWN_STEPS
+
     def build(name):
-        cls = (
+        cls = OWN_STEPS.get(name) or (
             ClearMetadataPreprocessor
             if name == "ClearMetadataPreprocessor"
             else getattr(preprocessors, name)
