@@ -196,6 +196,7 @@ class _NotebookRun:
         self.trusted: _Side | None = None
         self.deadline = 0.0  # for the student's side of the call in progress
         self.calls = 0
+        self.call_seconds = 0.0  # spent in the student kernel answering the tests' calls
         self.student_stopped = ""
         self.active: _Side | None = None  # the kernel executing a cell right now
         self.folders: list[Path] = []
@@ -300,6 +301,7 @@ class _NotebookRun:
                 _kill(side.manager)
 
     async def _start(self, side: _Side) -> None:
+        began = time.monotonic()
         await side.client.async_start_new_kernel(cwd=str(side.box.workdir))
         await side.client.async_start_new_kernel_client()
         if side.role == "trusted":
@@ -307,6 +309,8 @@ class _NotebookRun:
         reply = await self._silent(side, _setup_code(), timeout=60)
         if reply.get("status") != "ok":
             raise _TrustedFailure(f"setting up the {side.role} kernel failed")
+        if side.role == "trusted":
+            self.job.second_kernel += time.monotonic() - began
 
     # -- the walk ------------------------------------------------------------------------
     async def _run(self) -> str:
@@ -331,6 +335,7 @@ class _NotebookRun:
                 await self.student.client.async_execute_cell(cell, index, execution_count=count)
                 continue
             self.active = self.trusted
+            began, calls_before = time.monotonic(), self.call_seconds
             grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
             pending, ran = self.plan.before(grade_id, ran)
             for source in pending:
@@ -345,6 +350,9 @@ class _NotebookRun:
             self.deadline = time.monotonic() + self.cell_timeout
             await self.trusted.client.async_execute_cell(cell, index, execution_count=count)
             cell.metadata["autograder_completed"] = True
+            # What the second kernel costs: its own work, not the student's part of it.
+            spent = time.monotonic() - began - (self.call_seconds - calls_before)
+            self.job.second_kernel += spent
         return self.student_stopped
 
     async def _silent(self, side: _Side, code: str, *, timeout: float) -> dict:
@@ -372,7 +380,7 @@ class _NotebookRun:
                 continue
             began = time.monotonic()
             answer = await self._call_student(prompt[len(bridge.MARK) :])
-            log.debug("call %d took %.3f s", self.calls, time.monotonic() - began)
+            self.call_seconds += time.monotonic() - began
             kc.input(answer)
 
     async def _call_student(self, request: str) -> str:

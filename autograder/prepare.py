@@ -43,6 +43,7 @@ class Job:
     problems: dict[str, str] = field(default_factory=dict)  # notebook -> one-line reason
     started: float = 0.0
     failure: str = ""  # the grader itself failed on this submission: why, in one line
+    second_kernel: float = 0.0  # seconds the trusted kernel took: its start and its cells
 
 
 def nbgrader_steps(names, config) -> list:
