@@ -56,12 +56,22 @@ NOTEBOOK_TIMEOUT_FACTOR = 10
 INTERRUPT_GRACE = 5
 
 # Run silently in each kernel before any cell: the bridge as a module of its own (no name
-# is added to the notebook's namespace), and no figure drawn as PNG (no test reads them,
-# and rendering is a large share of a notebook's time).
+# is added to the notebook's namespace), and no figure drawn: nothing a person or a test
+# reads while grading, and most of a notebook's time. PNGs are not rendered, and
+# tight_layout, which renders the text of a figure to place its axes, does nothing.
 _SETUP = (
     "exec({code!r}, {{}})\n"
     "get_ipython().display_formatter.formatters['image/png'].enabled = False\n"
+    "exec({layout!r}, {{}})\n"
 )
+_NO_LAYOUT = """
+try:
+    import matplotlib.figure
+except ImportError:
+    pass
+else:
+    matplotlib.figure.Figure.tight_layout = lambda self, *args, **kwargs: None
+"""
 _INSTALL = """
 import sys, types
 module = types.ModuleType({module!r})
@@ -74,7 +84,7 @@ sys.modules[{module!r}] = module
 def _setup_code() -> str:
     source = Path(bridge.__file__).read_text()
     install = _INSTALL.format(module=bridge.MODULE, source=source)
-    return _SETUP.format(code=install)
+    return _SETUP.format(code=install, layout=_NO_LAYOUT)
 
 
 class Executor:

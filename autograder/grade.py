@@ -60,7 +60,7 @@ from autograder.gradebook import (
     submitted_students,
     take_apart,
 )
-from autograder.prepare import Job, Preparer
+from autograder.prepare import Job, Preparer, compiled_metadata_schemas
 from autograder.record import Outcome, Recorder
 from autograder.summary import Outcomes, ProgressBar, Quiet
 
@@ -160,7 +160,7 @@ class Grader:
 
     def run(self, names: list[str]) -> Outcomes:
         try:
-            with shared_engines():
+            with shared_engines(), compiled_metadata_schemas():
                 return self._run(names)
         finally:
             self.executor.close()
