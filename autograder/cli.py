@@ -72,6 +72,14 @@ def _parser() -> argparse.ArgumentParser:
         "that still exist are kept",
     )
     grade.add_argument(
+        "--due",
+        default=None,
+        metavar="DATE",
+        help='due date of the assignments named, with its time zone ("2026-12-15 23:59 '
+        "Europe/Berlin\"): kept in the gradebook as nbgrader's duedate; each "
+        "submission's timestamp.txt against it gives nbgrader's late penalty",
+    )
+    grade.add_argument(
         "--fresh-kernels",
         action="store_true",
         help="start every kernel from scratch instead of forking it from a warm parent "
@@ -197,6 +205,7 @@ def _run(arguments) -> int:
             progress=True,
             warm=not arguments.fresh_kernels,
             rebuild=arguments.rebuild,
+            due=arguments.due,
         )
         if not outcomes:
             where = arguments.submissions or "submitted"
