@@ -301,6 +301,8 @@ def _who(header: list[str], record: Record, key: str) -> str:
         last = values.get("last name") or values.get("surname", "")
         name = f"{first} {last}".strip()
     name = " ".join((name or "").split())
+    if not key:
+        return name
     return f"{name} ({key})" if name and name != key else key
 
 
