@@ -640,6 +640,7 @@ def export_lms(
             f"not in {table.path.name}: {student} ({shown}): not written; add the student "
             "to the LMS (or check --match), export the gradebook again and rerun"
         )
+    waiting: dict[str, list[str]] = {}
     for student in sorted(matched.values()):
         for name in course.assignments:
             score = course.submission(student, name)
@@ -652,7 +653,13 @@ def export_lms(
                     f"{number(float(score['score']))} of {number(course.max_of[name])})"
                 )
             if score["needs_manual_grade"] == "true":
-                problems.append(f"not final: {student} {name}: answers await grading in formgrader")
+                waiting.setdefault(name, []).append(student)
+    for name, students in waiting.items():
+        shown = ", ".join(students[:8]) + (", ..." if len(students) > 8 else "")
+        problems.append(
+            f"not final: {name}: {len(students)} student(s) have answers awaiting grading in "
+            f"formgrader ({shown}); export again once they are graded"
+        )
 
     _write_bytes(out, _render(table, edits, width))
     return LmsExport(
