@@ -313,12 +313,10 @@ class _Index:
     def __init__(self, rows: list[int], records: list[Record], column: int):
         self.exact: dict[str, list[int]] = {}
         self.local: dict[str, list[int]] = {}
-        self.empty: list[int] = []
         for row in rows:
             values = records[row].values
             value = values[column].strip() if column < len(values) else ""
             if not value:
-                self.empty.append(row)
                 continue
             self.exact.setdefault(value.casefold(), []).append(row)
             if value.count("@") == 1:
