@@ -551,6 +551,12 @@ def export_lms(
         column, _ = _detect(table, people, course.submitters)
     key_name = header[column].strip()
     matched, refused, index = _match(table, people, course, column, problems)
+    if not set(matched.values()) & set(course.submitters) and not refused:
+        raise CourseError(
+            f"none of the {len(course.submitters)} student(s) with a submission (such as "
+            f"{course.submitters[0]!r}) is in the column {key_name!r} of {table.path.name}: "
+            "pass --match COLUMN, the column that holds the course's student ids"
+        )
 
     # The columns: each assignment's (the LMS's own when it has one, else new), the total.
     targets: list[tuple[str, int | None]] = []

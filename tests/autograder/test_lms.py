@@ -373,6 +373,7 @@ def test_a_new_due_date_reworks_the_penalty_without_running_notebooks(graded, tm
         (("export", "--lms", "plain.csv"), "has none of the columns that usually hold"),
         (("export", "--lms", "canvas.csv", "--match", "SIS Logn ID"), "did you mean SIS Login ID?"),
         (("export", "--lms", "canvas.csv", "--out", "canvas.csv"), "is the LMS file itself"),
+        (("export", "--lms", "canvas.csv", "--match", "ID"), "is in the column 'ID' of canvas"),
         (("export", "--lms", "canvas.csv", "--student", "ada"), "leave out --student"),
         (("export", "--lms", "cut.csv"), "a quoted cell never ends"),
         (("export", "--match", "ID"), "--match and --missing-zero go with --lms FILE"),
