@@ -63,6 +63,7 @@ class Outcome:
     late_penalty: float = 0.0  # points nbgrader's late-submission plugin took off
     late: str = ""  # lateness in words, or why the timestamp could not be used
     due: str = ""  # the due date (with extension) the penalty was worked out for, ISO
+    second_kernel: float = 0.0  # seconds of the trusted kernel's own (start, its cells)
 
 
 def give_cells_ids(notebook: NotebookNode) -> None:
@@ -158,6 +159,7 @@ class Recorder:
             manual_points=manual,
             auto_score=auto_score,
             awaiting=awaiting,
+            second_kernel=round(job.second_kernel, 3),
             **late,
         )
         write_atomically(destination / LEDGER, json.dumps(asdict(outcome), indent=1))
