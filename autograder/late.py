@@ -52,7 +52,8 @@ def parse_due(text: str) -> datetime.datetime:
             raise CourseError(f"--due {given!r} gives both an offset and a time zone: keep one")
         moment = moment.replace(tzinfo=tzinfo)
     else:
-        moment = _iso(given, given)
+        offset = when and zone[:1] in "+-" and not zone[1:].replace(":", "").strip("0123456789")
+        moment = _iso(when + zone if offset else given, given)
         if moment.tzinfo is None:
             raise CourseError(
                 f"--due {given!r} has no time zone: write it as {EXAMPLE} (or UTC, or "
