@@ -72,6 +72,14 @@ def _parser() -> argparse.ArgumentParser:
         "that still exist are kept",
     )
     grade.add_argument(
+        "--due",
+        default=None,
+        metavar="DATE",
+        help='due date of the assignments named, with its time zone ("2026-12-15 23:59 '
+        "Europe/Berlin\"): kept in the gradebook as nbgrader's duedate; each "
+        "submission's timestamp.txt against it gives nbgrader's late penalty",
+    )
+    grade.add_argument(
         "--fresh-kernels",
         action="store_true",
         help="start every kernel from scratch instead of forking it from a warm parent "
@@ -79,10 +87,39 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     export = commands.add_parser(
-        "export", help="write grades/scores.csv (every student) and grades/tests.csv"
+        "export",
+        help="write grades/scores.csv (every student) and grades/tests.csv, or (--lms) fill "
+        "the gradebook CSV an LMS exported",
     )
     _narrowing(export)
-    export.add_argument("--out", type=Path, default=None, metavar="DIR")
+    export.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder for scores.csv and tests.csv (default: grades/); with --lms, the file "
+        "to write (default: beside the LMS file, named *-with-scores.csv)",
+    )
+    export.add_argument(
+        "--lms",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="the gradebook CSV exported from Canvas, Moodle or another LMS: write a copy "
+        "with the course's scores filled in, ready to import back",
+    )
+    export.add_argument(
+        "--match",
+        default=None,
+        metavar="COLUMN",
+        help="with --lms: the LMS column holding the course's student ids (default: "
+        "detected among SIS Login ID, SIS User ID, ID, ID number, Username, email)",
+    )
+    export.add_argument(
+        "--missing-zero",
+        action="store_true",
+        help="with --lms: 0 for an LMS student with no submission (default: left empty)",
+    )
 
     feedback = commands.add_parser(
         "feedback", help="write per-student HTML feedback under feedback/ (nbgrader's layout)"
@@ -197,6 +234,7 @@ def _run(arguments) -> int:
             progress=True,
             warm=not arguments.fresh_kernels,
             rebuild=arguments.rebuild,
+            due=arguments.due,
         )
         if not outcomes:
             where = arguments.submissions or "submitted"
@@ -209,8 +247,35 @@ def _run(arguments) -> int:
         else:
             print(summary(outcomes))
         return 0 if outcomes.complete else EXIT_INCOMPLETE
+    elif arguments.command == "export" and arguments.lms is not None:
+        from autograder.lms import export_lms
+
+        if arguments.students:
+            raise CourseError("--lms fills the LMS file's whole class: leave out --student")
+        result = export_lms(
+            arguments.lms,
+            arguments.assignments or None,
+            root=arguments.root,
+            match=arguments.match,
+            out=arguments.out,
+            missing_zero=arguments.missing_zero,
+        )
+        print(f"wrote {_shown(result.out)}")
+        how = "given" if not result.detected else "detected"
+        print(
+            f"students matched on the column {result.column!r} ({how}): {result.matched} of "
+            f"the {result.submitters} student(s) with a submission"
+        )
+        print(f"filled: {'; '.join(result.filled)}")
+        if result.problems:
+            print(f"{len(result.problems)} thing(s) to check, one a line:")
+            for line in result.problems:
+                print(f"  {line}")
     elif arguments.command == "export":
         from autograder.export import export
+
+        if arguments.match is not None or arguments.missing_zero:
+            raise CourseError("--match and --missing-zero go with --lms FILE")
 
         written = export(
             arguments.assignments or None,

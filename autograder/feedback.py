@@ -31,6 +31,7 @@ from autograder import bridge
 from autograder.course import check_assignments, find_root, load_config, write_atomically
 from autograder.discover import LEDGER
 from autograder.export import _gradebook, check_students
+from autograder.late import duration, effective_due, utc
 
 GENERATOR = "autograder feedback"
 
@@ -48,6 +49,7 @@ th, td { text-align: left; padding: .35rem .6rem; border-bottom: 1px solid #ddd;
 pre { background: #f5f5f5; padding: .6rem; overflow-x: auto; white-space: pre-wrap; }
 .comment { border-left: 4px solid #0072b2; padding: .3rem .8rem; background: #eef5fb; }
 .total { font-size: 1.2rem; font-weight: bold; }
+.late { color: #b33c00; }
 """
 
 
@@ -217,12 +219,16 @@ def render(
     reason: str = "",
     course: str = "",
     date: str = "",
+    late: str = "",
+    late_penalty: float = 0.0,
 ) -> str:
     """The feedback page of one notebook, as HTML text.
 
     ``notebook`` is the autograded notebook (None if there is none), ``grades`` the
     gradebook's record of each graded cell, ``sections`` the layout of the instructor's
-    notebook (:func:`layout`), ``comments`` formgrader's comment per answer cell.
+    notebook (:func:`layout`), ``comments`` formgrader's comment per answer cell. ``late``
+    says when the work came in against its due date (:func:`lateness`) and
+    ``late_penalty`` what nbgrader's late-submission plugin took off this notebook.
     """
     comments = comments or {}
     cells = {
@@ -239,8 +245,10 @@ def render(
     title = f"{assignment} / {notebook_name}: feedback for {student}"
     meta = " · ".join(part for part in (course, date and f"feedback of {date}") if part)
     parts = [f"<h1>{html.escape(title)}</h1>", f"<p class='meta'>{html.escape(meta)}</p>"]
+    penalty = min(float(late_penalty or 0.0), total)
+    before = f" ({total:g} before the late penalty of {penalty:g})" if penalty else ""
     parts.append(
-        f"<p class='total'>Score: {total:g} / {possible:g}"
+        f"<p class='total'>Score: {total - penalty:g} / {possible:g}{before}"
         + (
             f" <span class='awaiting'>(not final: {waiting} answer(s) awaiting grading)</span>"
             if waiting
@@ -248,6 +256,13 @@ def render(
         )
         + "</p>"
     )
+    if late:
+        off = (
+            f"late penalty: {penalty:g} point(s) taken off this notebook's score"
+            if penalty
+            else "no points taken off"
+        )
+        parts.append(f"<p class='late'>{html.escape(late)}: {off}.</p>")
     if reason:
         parts.append(
             f"<p class='failed'>This notebook could not be graded in full: "
@@ -277,6 +292,20 @@ def render(
                     )
         parts.append(_table(rows))
     return _page(title, "\n".join(parts))
+
+
+def lateness(submission) -> str:
+    """``Handed in 2026-12-16 01:10 UTC, 2 h 11 min after the due date (2026-12-15
+    22:59 UTC)``, or "" when the work was on time or nbgrader has no time or due date."""
+    due = effective_due(submission)
+    seconds = float(submission.total_seconds_late) if due is not None else 0.0
+    if seconds <= 0:
+        return ""
+    extended = " with your extension" if submission.extension else ""
+    return (
+        f"Handed in {utc(submission.timestamp)}, {duration(seconds)} after the due date "
+        f"({utc(due)}{extended})"
+    )
 
 
 # -- the command -----------------------------------------------------------------------
@@ -315,7 +344,7 @@ def feedback(
     config = load_config(root)
     course = config.CourseDirectory.get("course_id", "") or root.name
     day = (date or datetime.date.today()).isoformat()
-    notebooks = []  # (student, assignment, notebook, grades, comments)
+    notebooks = []  # (student, assignment, notebook, grades, comments, late, penalty)
     with _gradebook(root) as gb:
         wanted = check_students(gb, students)
         for assignment in gb.assignments:
@@ -338,9 +367,16 @@ def feedback(
                         for g in notebook.grades
                     }
                     comments = {c.name: c.manual_comment for c in notebook.comments}
-                    notebooks.append((student, assignment.name, notebook.name, grades, comments))
+                    notebooks.append(
+                        (
+                            student, assignment.name, notebook.name, grades, comments,
+                            lateness(submission), float(notebook.late_submission_penalty or 0),
+                        )
+                    )  # fmt: skip
     written, replaced, awaiting = [], [], {}
-    for student, assignment, name, grades, comments in sorted(notebooks, key=lambda n: n[:3]):
+    for student, assignment, name, grades, comments, late, penalty in sorted(
+        notebooks, key=lambda n: n[:3]
+    ):
         folder = root / "autograded" / student / assignment
         path = folder / f"{name}.ipynb"
         try:
@@ -356,7 +392,7 @@ def feedback(
             student, assignment, name, notebook, grades,
             sections=layout(root / "source" / assignment / f"{name}.ipynb"),
             comments={k: v for k, v in comments.items() if v},
-            reason=reason, course=course, date=day,
+            reason=reason, course=course, date=day, late=late, late_penalty=penalty,
         )  # fmt: skip
         target = out / student / assignment / f"{name}.html"
         if target.exists() and not _ours(target):

@@ -68,6 +68,7 @@ from autograder.gradebook import (
     submitted_students,
     take_apart,
 )
+from autograder.late import late_notes, parse_due, set_due
 from autograder.plan import Plan
 from autograder.prepare import Job, Preparer, compiled_metadata_schemas
 from autograder.record import Outcome, Recorder
@@ -109,8 +110,10 @@ class Grader:
         progress,
         warm: bool = True,
         rebuild: tuple[str, ...] = (),
+        due=None,
     ):
         self.root = root
+        self.due = due  # a naive UTC datetime for every assignment of the run, or None
         self.rebuild = tuple(rebuild)
         self.submissions = submissions
         self.workers = max(1, int(workers))
@@ -207,7 +210,7 @@ class Grader:
             self.root,
             self.db_url,
             self.course_id,
-            sorted({a for _, a, _ in found} | set(self.rebuild)),
+            sorted({a for _, a, _ in found} | set(self.rebuild) | set(names if self.due else ())),
         )
         # What every notebook of an assignment shares: what the trusted kernel runs (from
         # the instructor's notebooks) and the files beside the notebooks.
@@ -221,6 +224,9 @@ class Grader:
             if kept is not None:
                 restore_duedate(self.db_url, self.course_id, kept)
                 self.record.kept[name] = kept
+        # Before preparing: nbgrader's late penalty is worked out when a submission is
+        # recorded, against the due date in the gradebook.
+        due_notes = set_due(self.db_url, self.course_id, names, self.due) if self.due else []
         outcomes, jobs = [], []
         for student, assignment, folder in found:
             # The submission and the tests it is graded with: a fixed test regrades it.
@@ -238,6 +244,7 @@ class Grader:
             ):
                 outcome = Outcome(**{**ledger, "status": "unchanged"})
                 outcome.awaiting = self._awaiting(student, assignment)  # formgrader moved on
+                self.record.reassess_late(outcome)  # a due date or extension given since
                 outcomes.append(outcome)
                 continue
             jobs.append(Job(student, assignment, folder, digest))
@@ -263,6 +270,7 @@ class Grader:
             if name not in self.rebuild
         ]
         notes += [self._rebuilt(name) for name in sorted(self.record.kept)]
+        notes += due_notes + late_notes(outcomes, self.config)
         skipped = unrecognized(self.submissions, assignments(self.root))
         if skipped:
             where = (
@@ -389,6 +397,7 @@ def grade(
     progress: bool = False,
     warm: bool = True,
     rebuild: bool = False,
+    due: str | None = None,
 ) -> Outcomes:
     """Autograde every submission under ``submissions/<student>/<assignment>/``.
 
@@ -423,6 +432,12 @@ def grade(
         removing graded cells or notebooks. Hand grades, comments, extensions and the
         due date are kept wherever their cell still exists; the summary names the rest.
         Refused when the gradebook holds a submission the submissions folder lacks.
+    due : str, optional
+        The due date of ``assignments`` (which must be named), with its time zone:
+        ``"2026-12-15 23:59 Europe/Berlin"``. It is stored as nbgrader's ``duedate`` in
+        the gradebook and stays for later runs; without it, the gradebook's own is used.
+        Each submission's ``timestamp.txt`` against it gives nbgrader's late penalty
+        (:mod:`autograder.late`).
 
     Returns
     -------
@@ -436,6 +451,12 @@ def grade(
             "--rebuild remakes the records of the assignments named: name them "
             "(autograder grade ASSIGNMENT --rebuild)"
         )
+    if due is not None and not assignments:
+        raise CourseError(
+            "--due sets the due date of the assignments named: name them "
+            '(autograder grade ASSIGNMENT --due "2026-12-15 23:59 Europe/Berlin")'
+        )
+    due_date = parse_due(due) if due is not None else None
     names = check_assignments(root, assignments)
     submissions = Path(submissions).resolve() if submissions else root / "submitted"
     if not submissions.is_dir():
@@ -452,5 +473,6 @@ def grade(
         progress=ProgressBar() if progress else Quiet(),
         warm=warm,
         rebuild=tuple(names) if rebuild else (),
+        due=due_date,
     )
     return grader.run(names)

@@ -18,6 +18,7 @@ from nbformat import NotebookNode
 
 from autograder.discover import found_notebooks, linked
 from autograder.gradebook import open_gradebook, release_gradebooks
+from autograder.late import read_timestamp
 
 # nbgrader's autograde pipeline, split where execution happens (nbgrader's
 # converters/autograde.py keeps it as sanitize_preprocessors + autograde_preprocessors;
@@ -44,6 +45,7 @@ class Job:
     problems: dict[str, str] = field(default_factory=dict)  # notebook -> one-line reason
     started: float = 0.0
     failure: str = ""  # the grader itself failed on this submission: why, in one line
+    timestamp_problem: str = ""  # why timestamp.txt could not be used, if it could not
     second_kernel: float = 0.0  # seconds the trusted kernel took: its start and its cells
 
 
@@ -137,13 +139,12 @@ class Preparer:
                 for name in notebook_names
             }
             gb.update_or_create_student(job.student)
-            stamp = timestamp(job.folder)
-            if stamp:
-                try:
-                    gb.update_or_create_submission(job.assignment, job.student, timestamp=stamp)
-                except Exception:  # not a date nbgrader can parse: graded without one
-                    gb.db.rollback()
-                    gb.update_or_create_submission(job.assignment, job.student)
+            # nbgrader's model of late work: the time in timestamp.txt, none if absent
+            # (a time recorded earlier is kept, as nbgrader does); one that cannot be
+            # read is reported and the submission graded as on time.
+            stamp, job.timestamp_problem = read_timestamp(job.folder)
+            if stamp is not None or job.timestamp_problem:
+                gb.update_or_create_submission(job.assignment, job.student, timestamp=stamp)
             else:
                 gb.update_or_create_submission(job.assignment, job.student)
         link = linked(job.folder)
@@ -186,22 +187,6 @@ class Preparer:
                 )
                 continue
             job.notebooks[name] = notebook
-
-
-def timestamp(folder: Path) -> str:
-    """The submission's ``timestamp.txt``, or "" when absent, unreadable or a link."""
-    path = folder / "timestamp.txt"
-    if path.is_symlink() or not path.is_file():
-        return ""
-    try:
-        data = path.read_bytes()[:200]
-    except OSError:
-        return ""
-    encoding = "utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"  # Notepad
-    try:
-        return data.decode(encoding).strip()
-    except UnicodeDecodeError:
-        return ""
 
 
 def demote_duplicates(notebook: NotebookNode, recorded: set[str] | None = None) -> NotebookNode:

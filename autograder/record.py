@@ -23,9 +23,10 @@ from nbformat import NotebookNode
 from nbformat.corpus.words import generate_corpus_id
 
 from autograder.course import write_atomically
-from autograder.discover import LEDGER
+from autograder.discover import LEDGER, read_ledger
 from autograder.gradebook import Kept, awaiting_grades, open_gradebook, release_gradebooks
 from autograder.inert import make_inert
+from autograder.late import assign_penalties, check_plugin, describe, effective_due
 from autograder.prepare import Job, nbgrader_steps, resources, run_steps
 
 log = logging.getLogger("autograder")
@@ -59,6 +60,9 @@ class Outcome:
     manual_points: float = 0.0  # points of the cells graded by hand (written answers)
     auto_score: float | None = None  # points the tests awarded (None in old ledgers)
     awaiting: int = 0  # answers waiting for a person in formgrader (when recorded)
+    late_penalty: float = 0.0  # points nbgrader's late-submission plugin took off
+    late: str = ""  # lateness in words, or why the timestamp could not be used
+    due: str = ""  # the due date (with extension) the penalty was worked out for, ISO
     second_kernel: float = 0.0  # seconds of the trusted kernel's own (start, its cells)
 
 
@@ -79,6 +83,7 @@ class Recorder:
 
     def __init__(self, config, *, root: Path, db_url: str, course_id: str):
         self.root, self.db_url, self.course_id = root, db_url, course_id
+        check_plugin(config, root)
         self.steps = nbgrader_steps(RECORD, config)
         #: Hand grades waiting to be put back, by assignment (``grade --rebuild``).
         self.kept: dict[str, Kept] = {}
@@ -140,6 +145,7 @@ class Recorder:
                     else:
                         auto_score += float(grade.score or 0.0)
             awaiting = awaiting_grades(submission)
+            late = _late(submission, job.timestamp_problem)
         outcome = Outcome(
             student=job.student,
             assignment=job.assignment,
@@ -154,9 +160,35 @@ class Recorder:
             auto_score=auto_score,
             awaiting=awaiting,
             second_kernel=round(job.second_kernel, 3),
+            **late,
         )
         write_atomically(destination / LEDGER, json.dumps(asdict(outcome), indent=1))
         return outcome
+
+    def reassess_late(self, outcome: Outcome) -> None:
+        """Work out the late penalty of an unchanged submission again if its due date
+        (or extension) changed since it was graded; its notebooks need not run again."""
+        with open_gradebook(self.db_url, self.course_id) as gb:
+            try:
+                submission = gb.find_submission(outcome.assignment, outcome.student)
+            except Exception:
+                return
+            due = effective_due(submission)
+            if (due.isoformat() if due is not None else "") == outcome.due:
+                return
+        assign_penalties(
+            self.steps, outcome.student, outcome.assignment, self.db_url, self.course_id
+        )
+        with open_gradebook(self.db_url, self.course_id) as gb:
+            submission = gb.find_submission(outcome.assignment, outcome.student)
+            problem = outcome.late if outcome.late.startswith("timestamp.txt") else ""
+            late = _late(submission, problem.removesuffix(": graded as on time"))
+        for key, value in late.items():
+            setattr(outcome, key, value)
+        path = self.root / "autograded" / outcome.student / outcome.assignment / LEDGER
+        ledger = read_ledger(path)
+        if ledger:
+            write_atomically(path, json.dumps({**ledger, **late}, indent=1))
 
     def failed(self, job: Job, notebook_names: list[str]) -> Outcome:
         """Record a submission the grader could not grade (``job.failure`` says why):
@@ -203,6 +235,16 @@ class Recorder:
                 grade.auto_score = 0
                 grade.needs_manual_grade = False
             gb.db.commit()
+
+
+def _late(submission, problem: str) -> dict:
+    """The Outcome's late fields, from the gradebook's record of the submission."""
+    due = effective_due(submission)
+    return {
+        "late_penalty": round(float(submission.late_submission_penalty or 0.0), 6),
+        "late": describe(submission, problem),
+        "due": due.isoformat() if due is not None else "",
+    }
 
 
 def _cell_sources(name: str, notebook) -> dict[tuple[str, str], str]:

@@ -104,6 +104,8 @@ def summary(outcomes: list[Outcome], *, isolate: bool = True) -> str:
     lines += [header, "-" * len(header)]
     for o in outcomes:
         status = o.status + (f": {o.reason}" if o.reason else "")
+        if o.late:
+            status += f"; {o.late}"
         automatic = o.max_score - o.manual_points
         auto_score = o.auto_score if o.auto_score is not None else min(o.score, automatic)
         waiting = str(o.awaiting) if o.awaiting else "-"
@@ -113,8 +115,21 @@ def summary(outcomes: list[Outcome], *, isolate: bool = True) -> str:
         )
     counts = {s: sum(o.status == s for o in outcomes) for s in ("graded", "failed", "unchanged")}
     failed_before = sum(o.status == "unchanged" and bool(o.reason) for o in outcomes)
+    lines.append("")
+    late = [o for o in outcomes if o.late.startswith("late by")]
+    if late:
+        off = sum(o.late_penalty for o in late)
+        lines.append(
+            f"{len(late)} submission(s) late: {off:g} point(s) taken off by nbgrader's "
+            "late-submission plugin (scores.csv, the feedback pages and export --lms show it)"
+        )
+    unreadable = sum(o.late.startswith("timestamp.txt") for o in outcomes)
+    if unreadable:
+        lines.append(
+            f"{unreadable} timestamp.txt file(s) could not be read: those submissions are "
+            "graded as on time (fix the file and grade again)"
+        )
     lines += [
-        "",
         f"{counts['graded']} graded, {counts['failed']} failed (recorded with score 0 "
         f"where they broke), {counts['unchanged']} unchanged"
         + (f" ({failed_before} of them failed when graded)" if failed_before else ""),
