@@ -242,7 +242,7 @@ class Grader:
                 and not (kept is not None and student in kept.pending)
                 and self._has_submission(student, assignment)
             ):
-                outcome = Outcome(**{**ledger, "status": "unchanged"})
+                outcome = Outcome.from_ledger(ledger, status="unchanged")
                 outcome.awaiting = self._awaiting(student, assignment)  # formgrader moved on
                 self.record.reassess_late(outcome)  # a due date or extension given since
                 outcomes.append(outcome)

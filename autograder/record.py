@@ -15,7 +15,7 @@ import logging
 import re
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import nbformat
@@ -64,6 +64,13 @@ class Outcome:
     late: str = ""  # lateness in words, or why the timestamp could not be used
     due: str = ""  # the due date (with extension) the penalty was worked out for, ISO
     second_kernel: float = 0.0  # seconds of the trusted kernel's own (start, its cells)
+
+    @classmethod
+    def from_ledger(cls, ledger: dict, **changes) -> Outcome:
+        """The outcome a ledger recorded; keys this version does not know (a ledger
+        written by a newer or older grader) are left out, never an error."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in {**ledger, **changes}.items() if k in known})
 
 
 def give_cells_ids(notebook: NotebookNode) -> None:
