@@ -27,14 +27,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from nbgrader import api
-from nbgrader.preprocessors import SaveAutoGrades
 
 from autograder.course import CourseError, write_atomically
 from autograder.discover import digest_folder
 
 #: While a grading run lasts: one engine per database URL, its tables known to exist.
 _shared: dict[str, object] | None = None
-#: nbgrader's preprocessors that open the gradebook themselves (one per notebook each).
+#: nbgrader's modules that open the gradebook themselves (the grader's own runs of
+#: ``nbgrader generate_assignment`` while it brings the records in line with source/).
 _PREPROCESSORS = (
     "nbgrader.preprocessors.overwritecells",
     "nbgrader.preprocessors.overwritekernelspec",
@@ -73,35 +73,6 @@ class Gradebook(api.Gradebook):
             self.db.remove()  # the engine stays for the rest of the run
         else:
             super().close()
-
-
-class SaveAutoGradesAtOnce(SaveAutoGrades):
-    """nbgrader's SaveAutoGrades, saving a notebook's grades in one transaction.
-
-    nbgrader commits after every graded cell and comment: an fsync each, dozens per
-    notebook, on the thread that records. One commit per notebook also means a crash
-    leaves a notebook's grades all saved or none.
-    """
-
-    def preprocess(self, nb, resources):
-        self.notebook_id = resources["nbgrader"]["notebook"]
-        self.assignment_id = resources["nbgrader"]["assignment"]
-        self.student_id = resources["nbgrader"]["student"]
-        self.db_url = resources["nbgrader"]["db_url"]
-        self.gradebook = Gradebook(self.db_url)
-        with self.gradebook:
-            session = self.gradebook.db
-            session.commit = session.flush  # the per-cell commits
-            try:
-                nb, resources = super(SaveAutoGrades, self).preprocess(nb, resources)
-            finally:
-                del session.commit
-            session.commit()
-        return nb, resources
-
-
-#: The grader's own versions of nbgrader's preprocessors, by name.
-OWN_STEPS = {"SaveAutoGrades": SaveAutoGradesAtOnce}
 
 
 @contextlib.contextmanager
@@ -403,3 +374,382 @@ def awaiting_grades(submission) -> int:
     """How many of a submission's graded cells wait for a person in formgrader: nbgrader's
     ``needs_manual_grade`` (a written answer nobody has scored, or a hand grade to review)."""
     return sum(bool(grade.needs_manual_grade) for nb in submission.notebooks for grade in nb.grades)
+
+
+# -- the gradebook as data, for the workers; bulk writes, for the coordinator ----------
+@dataclass
+class SourceCellRecord:
+    """One of a notebook's cells as the gradebook knows it (nbgrader's ``SourceCell``)."""
+
+    name: str
+    cell_type: str
+    locked: bool
+    checksum: str | None
+    source: str
+
+
+@dataclass
+class ScoredCellRecord:
+    """A graded or task cell: its name and points (nbgrader's ``GradeCell``, ``TaskCell``)."""
+
+    name: str
+    max_score: float
+
+
+@dataclass
+class NotebookRecords:
+    """What nbgrader's sanitizing preprocessors read of one notebook's gradebook records,
+    read once per run and sent to wherever notebooks are graded, as data."""
+
+    name: str
+    kernelspec: str | None
+    source_cells: list[SourceCellRecord]  # in the gradebook's order
+    grade_cells: list[ScoredCellRecord]
+    solution_cells: list[ScoredCellRecord]
+    task_cells: list[ScoredCellRecord]
+
+    @property
+    def names(self) -> set[str]:
+        return {cell.name for cell in self.source_cells}
+
+
+def notebook_records(gb, assignment: str, names: list[str]) -> dict[str, NotebookRecords]:
+    """The records of ``assignment``'s notebooks ``names``, as data."""
+    records = {}
+    for name in names:
+        notebook = gb.find_notebook(name, assignment)
+        records[name] = NotebookRecords(
+            name=name,
+            kernelspec=notebook.kernelspec,
+            source_cells=[
+                SourceCellRecord(c.name, c.cell_type, bool(c.locked), c.checksum, c.source)
+                for c in notebook.source_cells
+            ],
+            grade_cells=[ScoredCellRecord(c.name, c.max_score) for c in notebook.grade_cells],
+            solution_cells=[ScoredCellRecord(c.name, 0.0) for c in notebook.solution_cells],
+            task_cells=[ScoredCellRecord(c.name, c.max_score) for c in notebook.task_cells],
+        )
+    return records
+
+
+class RecordsGradebook:
+    """The part of nbgrader's Gradebook that its sanitizing preprocessors use
+    (``OverwriteCells``, ``OverwriteKernelspec``), answered from :class:`NotebookRecords`:
+    no database where notebooks are graded."""
+
+    def __init__(self, records: dict[str, NotebookRecords]):
+        self.records = records
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def find_notebook(self, notebook: str, assignment: str) -> NotebookRecords:
+        from nbgrader.api import MissingEntry
+
+        try:
+            return self.records[notebook]
+        except KeyError:
+            raise MissingEntry(f"no such notebook: {assignment}/{notebook}") from None
+
+    def _find(self, cells, name: str, notebook: str, assignment: str):
+        from nbgrader.api import MissingEntry
+
+        for cell in cells:
+            if cell.name == name:
+                return cell
+        raise MissingEntry(f"no such cell: {assignment}/{notebook}/{name}")
+
+    def find_source_cell(self, name: str, notebook: str, assignment: str) -> SourceCellRecord:
+        cells = self.find_notebook(notebook, assignment).source_cells
+        return self._find(cells, name, notebook, assignment)
+
+    def find_graded_cell(self, name: str, notebook: str, assignment: str) -> ScoredCellRecord:
+        records = self.find_notebook(notebook, assignment)
+        return self._find(records.grade_cells + records.task_cells, name, notebook, assignment)
+
+
+@dataclass
+class NotebookIds:
+    """One notebook's rows in the gradebook, by id (read once per run)."""
+
+    id: str
+    grade_cells: dict[str, str]  # cell id -> name
+    solution_cells: dict[str, str]
+    task_cells: dict[str, str]
+    max_scores: dict[str, float]  # graded or task cell name -> points
+
+
+@dataclass
+class AssignmentIds:
+    id: str
+    has_duedate: bool
+    notebooks: dict[str, NotebookIds]
+
+
+@dataclass
+class Saved:
+    """What :meth:`SubmissionWriter.save` wrote, for the summary."""
+
+    submission_id: str
+    manual_points: float = 0.0  # points of the cells graded by hand
+    auto_score: float = 0.0  # points the tests awarded
+    awaiting: int = 0  # graded cells waiting for a person
+
+
+def _grade_score(grade) -> float:
+    """nbgrader's ``Grade.score`` (a SQL expression there), from the values at hand."""
+    extra = grade.extra_credit if grade.extra_credit is not None else 0.0
+    if grade.manual_score is not None:
+        return float(grade.manual_score + extra)
+    if grade.auto_score is not None:
+        return float(grade.auto_score + extra)
+    return 0.0
+
+
+def ensure_student(session, student: str) -> None:
+    """Add ``student`` unless present, in the current transaction, without a race: two
+    runs that add the same new student at once (nbgrader's ``update_or_create_student``
+    would fail one of them) both go on."""
+    from nbgrader.api import Student
+
+    dialect = session.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        insert = importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert
+        session.execute(insert(Student.__table__).values(id=student).on_conflict_do_nothing())
+    elif session.get(Student, student) is None:
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            with session.begin_nested():
+                session.add(Student(id=student))
+        except IntegrityError:  # added meanwhile by another run
+            pass
+
+
+class SubmissionWriter:
+    """The coordinator's writes for one submission: its rows made when missing, every
+    grade and comment in one transaction, a few queries, with nbgrader's rules
+    (``SaveAutoGrades``: a cell with a hand grade, or without an auto score, waits for
+    a person; ``AssignLatePenalties``: a late submission's penalty per notebook)."""
+
+    def __init__(self, config):
+        from nbgrader.preprocessors import AssignLatePenalties
+
+        self.late = AssignLatePenalties(config=config)
+        self.late.init_plugin()
+        self.assignments: dict[str, AssignmentIds] = {}
+
+    def ids(self, session, assignment: str) -> AssignmentIds:
+        known = self.assignments.get(assignment)
+        if known is None:
+            from nbgrader.api import Assignment
+
+            record = session.query(Assignment).filter(Assignment.name == assignment).one()
+            notebooks = {}
+            for notebook in record.notebooks:
+                scored = [*notebook.grade_cells, *notebook.task_cells]
+                notebooks[notebook.name] = NotebookIds(
+                    id=notebook.id,
+                    grade_cells={c.id: c.name for c in notebook.grade_cells},
+                    solution_cells={c.id: c.name for c in notebook.solution_cells},
+                    task_cells={c.id: c.name for c in notebook.task_cells},
+                    max_scores={c.name: float(c.max_score) for c in scored},
+                )
+            known = self.assignments[assignment] = AssignmentIds(
+                record.id, record.duedate is not None, notebooks
+            )
+        return known
+
+    def submission(self, session, assignment: str, student: str, timestamp: str = ""):
+        """The submission (made, as nbgrader's ``add_submission`` makes it, when
+        missing), its timestamp set from ``timestamp`` when nbgrader can parse it."""
+        from nbgrader import utils
+        from nbgrader.api import Comment, Grade, SubmittedAssignment, SubmittedNotebook
+        from sqlalchemy.orm import load_only
+
+        ids = self.ids(session, assignment)
+        stamp = None
+        if timestamp:
+            try:
+                stamp = utils.parse_utc(timestamp)
+            except Exception:  # not a date nbgrader can parse: graded without one
+                stamp = None
+        ensure_student(session, student)
+        submission = (
+            session.query(SubmittedAssignment)
+            .options(
+                load_only(
+                    SubmittedAssignment.id,
+                    SubmittedAssignment.timestamp,
+                    SubmittedAssignment.extension,
+                    SubmittedAssignment.assignment_id,
+                    SubmittedAssignment.student_id,
+                )
+            )
+            .filter_by(assignment_id=ids.id, student_id=student)
+            .one_or_none()
+        )
+        if submission is None:
+            submission = SubmittedAssignment(assignment_id=ids.id, student_id=student)
+            for notebook in ids.notebooks.values():
+                made = SubmittedNotebook(notebook_id=notebook.id, assignment=submission)
+                for cell in notebook.grade_cells:
+                    Grade(cell_id=cell, notebook=made)
+                for cell in notebook.solution_cells:
+                    Comment(cell_id=cell, notebook=made)
+                for cell in notebook.task_cells:
+                    Comment(cell_id=cell, notebook=made)
+                    Grade(cell_id=cell, notebook=made)
+            session.add(submission)
+        if stamp is not None:
+            submission.timestamp = stamp
+        session.flush()
+        return submission
+
+    def save(
+        self,
+        session,
+        assignment: str,
+        student: str,
+        timestamp: str,
+        grades: dict[str, dict],
+        comments: dict[str, dict],
+        *,
+        earlier=None,
+        answers: dict | None = None,
+        zero_all: bool = False,
+    ) -> Saved:
+        """Write a submission's grades (notebook -> grade_id -> auto score) and comments
+        in the session's transaction (the caller commits). A notebook without grades
+        (not readable, or ``zero_all``) scores 0 on every graded cell. ``earlier()``
+        gives the answers a person graded before, ``answers`` the new ones
+        (``{(notebook, grade_id): source}``): a hand grade of an unchanged answer stays
+        final."""
+        from nbgrader.api import Comment, Grade, MissingEntry, SubmittedNotebook
+        from sqlalchemy.orm import load_only
+
+        ids = self.ids(session, assignment)
+        submission = self.submission(session, assignment, student, timestamp)
+        saved = Saved(submission.id)
+        notebooks = {
+            nb.id: nb
+            for nb in session.query(SubmittedNotebook)
+            .options(
+                load_only(
+                    SubmittedNotebook.id,
+                    SubmittedNotebook.notebook_id,
+                    SubmittedNotebook.assignment_id,
+                    SubmittedNotebook.late_submission_penalty,
+                )
+            )
+            .filter_by(assignment_id=submission.id)
+        }
+        names = {record.id: name for name, record in ids.notebooks.items()}
+        by_notebook = {nb_id: names[nb.notebook_id] for nb_id, nb in notebooks.items()}
+        rows = {name: ({}, {}) for name in ids.notebooks}  # name -> (grades, comments) by cell
+        grade_columns = (
+            Grade.id, Grade.cell_id, Grade.notebook_id, Grade.auto_score, Grade.manual_score,
+            Grade.extra_credit, Grade.needs_manual_grade,
+        )  # fmt: skip
+        for grade in (
+            session.query(Grade)
+            .options(load_only(*grade_columns))
+            .filter(Grade.notebook_id.in_(list(notebooks)))
+        ):
+            name = by_notebook[grade.notebook_id]
+            cells = ids.notebooks[name]
+            cell = cells.grade_cells.get(grade.cell_id) or cells.task_cells.get(grade.cell_id)
+            rows[name][0][cell] = grade
+        for comment in (
+            session.query(Comment)
+            .options(
+                load_only(Comment.id, Comment.cell_id, Comment.notebook_id, Comment.auto_comment)
+            )
+            .filter(Comment.notebook_id.in_(list(notebooks)))
+        ):
+            name = by_notebook[comment.notebook_id]
+            cells = ids.notebooks[name]
+            cell = cells.solution_cells.get(comment.cell_id)
+            cell = cell or cells.task_cells.get(comment.cell_id)
+            rows[name][1][cell] = comment
+        for name, (by_cell, comments_by_cell) in rows.items():
+            scores = None if zero_all else grades.get(name)
+            if scores is None:
+                for grade in by_cell.values():
+                    grade.auto_score = 0
+                    grade.needs_manual_grade = False
+                continue
+            for grade_id, auto_score in scores.items():  # SaveAutoGrades' rule
+                if grade_id not in by_cell:
+                    raise MissingEntry(f"no grade {grade_id} for {student}/{assignment}/{name}")
+                grade = by_cell[grade_id]
+                grade.auto_score = auto_score
+                grade.needs_manual_grade = grade.manual_score is not None or auto_score is None
+            for grade_id, text in comments.get(name, {}).items():
+                if grade_id not in comments_by_cell:
+                    raise MissingEntry(f"no comment {grade_id} for {student}/{assignment}/{name}")
+                comments_by_cell[grade_id].auto_comment = text
+        # nbgrader asks for every hand grade to be reviewed after a regrade; one given to
+        # an answer that has not changed since stays final.
+        review = [
+            (name, grade_id, grade)
+            for name, (by_cell, _) in rows.items()
+            for grade_id, grade in by_cell.items()
+            if grade.needs_manual_grade
+            and grade.manual_score is not None
+            and grade_id in ids.notebooks[name].solution_cells.values()
+        ]
+        if review and earlier is not None:
+            before, now = earlier(), answers or {}
+            for name, grade_id, grade in review:
+                key = (name, grade_id)
+                if key in before and now.get(key) == before[key]:
+                    grade.needs_manual_grade = False
+        if not zero_all:
+            self._late_penalties(session, submission, student, notebooks, by_notebook, grades, ids)
+        for name, (by_cell, _) in rows.items():
+            record = ids.notebooks[name]
+            written = set(record.solution_cells.values())
+            for grade_id, grade in by_cell.items():
+                if grade_id in written:
+                    saved.manual_points += record.max_scores.get(grade_id, 0.0)
+                else:
+                    saved.auto_score += _grade_score(grade)
+                saved.awaiting += grade.needs_manual_grade is not False
+        return saved
+
+    def _late_penalties(self, session, submission, student, notebooks, by_notebook, grades, ids):
+        """nbgrader's AssignLatePenalties, for each notebook that was graded."""
+        graded = [nb for nb_id, nb in notebooks.items() if by_notebook[nb_id] in grades]
+        for notebook in graded:
+            notebook.late_submission_penalty = None
+        if not ids.has_duedate:
+            return
+        session.flush()
+        session.refresh(submission)
+        late = submission.total_seconds_late
+        if late <= 0:
+            return
+        for notebook in graded:
+            session.refresh(notebook)
+            penalty = self.late.plugin_inst.late_submission_penalty(student, notebook.score, late)
+            if penalty is not None:
+                notebook.late_submission_penalty = self.late._check_late_penalty(notebook, penalty)
+
+    @staticmethod
+    def totals(session, saved: Saved) -> tuple[float, float]:
+        """The submission's score and maximum, as nbgrader computes them."""
+        from nbgrader.api import SubmittedAssignment
+
+        score, max_score = (
+            session.query(SubmittedAssignment.score, SubmittedAssignment.max_score)
+            .filter(SubmittedAssignment.id == saved.submission_id)
+            .one()
+        )
+        return float(score or 0.0), float(max_score or 0.0)

@@ -1,11 +1,14 @@
 """Grading, stage 4 of 5: record the grades (discover → prepare → execute → record → summarize).
 
-nbgrader's own post-processing saves the autogrades (ignoring warnings, limiting output)
-and the autograded notebook is written to ``autograded/<student>/<assignment>/``, made
-inert first (:mod:`autograder.inert`: nothing in it runs in a viewer's browser). Only
-the main thread records, so the gradebook never sees two writers. The submission's
-ledger (:data:`autograder.discover.LEDGER`) is written last, after its grades are
-committed: a run killed midway regrades only what it had not finished.
+Where the notebook was graded, nbgrader's own post-processing cleaned its outputs
+(ignoring warnings, limiting output), each graded cell's score was computed as nbgrader's
+``SaveAutoGrades`` computes it, and the notebook was made inert (:func:`postprocess`;
+:mod:`autograder.inert`: nothing in it runs in a viewer's browser). The coordinator
+(:class:`Recorder`, main thread) then writes a submission's grades in one transaction,
+with nbgrader's rules (a hand grade is reviewed again, late penalties), and the
+autograded notebooks to ``autograded/<student>/<assignment>/``. The submission's ledger
+(:data:`autograder.discover.LEDGER`) is written last, after its grades are committed: a
+run killed midway regrades only what it had not finished.
 """
 
 from __future__ import annotations
@@ -24,23 +27,19 @@ from nbformat.corpus.words import generate_corpus_id
 
 from autograder.course import write_atomically
 from autograder.discover import LEDGER
-from autograder.gradebook import Kept, awaiting_grades, open_gradebook, release_gradebooks
+from autograder.gradebook import Kept, SubmissionWriter, open_gradebook
 from autograder.inert import make_inert
-from autograder.prepare import Job, nbgrader_steps, resources, run_steps
+from autograder.prepare import Job, run_steps
 
 log = logging.getLogger("autograder")
 
-# The second half of nbgrader's autograde pipeline (the first is prepare.SANITIZE).
-# Order matters: SaveAutoGrades must see the outputs after IgnorePattern and LimitOutput
-# have cleaned them.
-RECORD = (
-    "IgnorePattern",
-    "ClearMetadataPreprocessor",
-    "LimitOutput",
-    "SaveAutoGrades",
-    "AssignLatePenalties",
-    "CheckCellMetadata",
-)
+# The second half of nbgrader's autograde pipeline (the first is prepare.SANITIZE), where
+# the notebook was executed. Order matters: the scores (SaveAutoGrades' rule) are taken
+# from the outputs after IgnorePattern and LimitOutput have cleaned them; CheckCellMetadata
+# comes last, as in nbgrader. nbgrader's SaveAutoGrades and AssignLatePenalties are the
+# coordinator's (gradebook.SubmissionWriter).
+POSTPROCESS = ("IgnorePattern", "ClearMetadataPreprocessor", "LimitOutput")
+CHECK = ("CheckCellMetadata",)
 
 
 @dataclass
@@ -74,72 +73,86 @@ def give_cells_ids(notebook: NotebookNode) -> None:
             taken.add(cell.id)
 
 
+def autograde_scores(notebook: NotebookNode) -> tuple[dict, dict]:
+    """Each graded cell's auto score and each answer or task cell's auto comment, as
+    nbgrader's ``SaveAutoGrades`` computes them (``nbgrader.utils.determine_grade``)."""
+    from nbgrader import utils
+
+    grades, comments = {}, {}
+    for cell in notebook.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if utils.is_grade(cell):
+            grades[meta["grade_id"]] = utils.determine_grade(cell, log)[0]
+        if utils.is_solution(cell) or utils.is_task(cell):
+            unchanged = meta.get("checksum", None) == utils.compute_checksum(cell)
+            comments[meta["grade_id"]] = (
+                "No response." if unchanged and not utils.is_task(cell) else None
+            )
+    return grades, comments
+
+
+def postprocess(graded, notebook: NotebookNode, steps, checks, resources: dict) -> None:
+    """nbgrader's post-processing of an executed notebook, its scores, and the notebook
+    made inert, into ``graded`` (a :class:`autograder.worker.Graded`)."""
+    notebook, _ = run_steps(steps, notebook, resources)
+    graded.grades, graded.comments = autograde_scores(notebook)
+    notebook, _ = run_steps(checks, notebook, resources)
+    give_cells_ids(notebook)
+    # After the scores are taken: cleaning never changes one.
+    make_inert(notebook)
+    graded.answers = {
+        grade_id: source for (_, grade_id), source in _cell_sources("", notebook).items()
+    }
+    graded.text = nbformat.writes(notebook)
+
+
 class Recorder:
-    """Stage 4, run on the main thread."""
+    """Stage 4, the coordinator's part (main thread)."""
 
     def __init__(self, config, *, root: Path, db_url: str, course_id: str):
         self.root, self.db_url, self.course_id = root, db_url, course_id
-        self.steps = nbgrader_steps(RECORD, config)
+        self.writer = SubmissionWriter(config)
         #: Hand grades waiting to be put back, by assignment (``grade --rebuild``).
         self.kept: dict[str, Kept] = {}
 
-    def __call__(self, job: Job, notebook_names: list[str]) -> Outcome:
+    def __call__(self, job: Job, graded: dict, notebook_names: list[str], files: dict) -> Outcome:
+        """Record ``graded`` (notebook -> :class:`autograder.worker.Graded`); ``files``
+        are the assignment's other files, copied beside the autograded notebooks."""
         destination = self.root / "autograded" / job.student / job.assignment
-        graded_answers = _answers(destination, notebook_names)  # what a person may have graded
         kept = self.kept.get(job.assignment)
         if kept is not None and job.student in kept.pending:
             with open_gradebook(self.db_url, self.course_id) as gb:
+                self.writer.submission(gb.db, job.assignment, job.student, job.timestamp)
+                gb.db.commit()
                 kept.restore(gb, job.student)
             kept.save(self.root)
-        shutil.rmtree(destination, ignore_errors=True)
-        destination.mkdir(parents=True)
-        source = self.root / "source" / job.assignment
-        for path in source.rglob("*"):
-            if path.is_file() and path.suffix != ".ipynb":
-                target = destination / path.relative_to(source)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy(path, target)
-        answers = {}
-        for name in notebook_names:
-            notebook = job.notebooks.get(name)
-            if notebook is None:
-                self._zero(job, name)
-                continue
-            notebook, _ = run_steps(self.steps, notebook, resources(job, name, self.db_url))
-            give_cells_ids(notebook)
-            # After SaveAutoGrades: the scores are saved before anything is cleaned.
-            make_inert(notebook)
-            nbformat.write(notebook, destination / f"{name}.ipynb")
-            answers.update(_cell_sources(name, notebook))
         with open_gradebook(self.db_url, self.course_id) as gb:
-            submission = gb.find_submission(job.assignment, job.student)
-            # nbgrader asks for every hand grade to be reviewed after a regrade; one given
-            # to an answer that has not changed since stays final.
-            for notebook in submission.notebooks:
-                written = {cell.name for cell in notebook.notebook.solution_cells}
-                for grade in notebook.grades:
-                    key = (notebook.name, grade.name)
-                    if (
-                        grade.needs_manual_grade
-                        and grade.manual_score is not None
-                        and grade.name in written
-                        and key in graded_answers
-                        and answers.get(key) == graded_answers[key]
-                    ):
-                        grade.needs_manual_grade = False
+            saved = self.writer.save(
+                gb.db,
+                job.assignment,
+                job.student,
+                job.timestamp,
+                {name: g.grades for name, g in graded.items() if g.text is not None},
+                {name: g.comments for name, g in graded.items() if g.text is not None},
+                earlier=lambda: _answers(destination, notebook_names),
+                answers={
+                    (name, grade_id): source
+                    for name, g in graded.items()
+                    for grade_id, source in g.answers.items()
+                },
+            )
+            shutil.rmtree(destination, ignore_errors=True)
+            destination.mkdir(parents=True)
+            for relative, content in files.items():
+                target = destination / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(content)
+            for name in notebook_names:
+                g = graded.get(name)
+                if g is not None and g.text is not None:
+                    (destination / f"{name}.ipynb").write_text(g.text, encoding="utf-8")
             gb.db.commit()
-            score, max_score = float(submission.score), float(submission.max_score)
-            manual = auto_score = 0.0
-            for notebook in submission.notebooks:
-                # A graded cell that is also an answer cell is graded by a person, whatever
-                # its state (a blank answer is scored 0 without one); the rest are tests.
-                by_hand = {cell.name for cell in notebook.notebook.solution_cells}
-                for grade in notebook.grades:
-                    if grade.name in by_hand:
-                        manual += float(grade.max_score)
-                    else:
-                        auto_score += float(grade.score or 0.0)
-            awaiting = awaiting_grades(submission)
+            score, max_score = self.writer.totals(gb.db, saved)
         outcome = Outcome(
             student=job.student,
             assignment=job.assignment,
@@ -147,12 +160,12 @@ class Recorder:
             reason="; ".join(job.problems[n] for n in sorted(job.problems)),
             score=score,
             max_score=max_score,
-            seconds=round(time.monotonic() - job.started, 2) if job.started else 0.0,
+            seconds=round(sum(g.seconds for g in graded.values()), 2),
             digest=job.digest,
             notebooks=dict(job.problems),
-            manual_points=manual,
-            auto_score=auto_score,
-            awaiting=awaiting,
+            manual_points=saved.manual_points,
+            auto_score=saved.auto_score,
+            awaiting=saved.awaiting,
             second_kernel=round(job.second_kernel, 3),
         )
         write_atomically(destination / LEDGER, json.dumps(asdict(outcome), indent=1))
@@ -161,7 +174,6 @@ class Recorder:
     def failed(self, job: Job, notebook_names: list[str]) -> Outcome:
         """Record a submission the grader could not grade (``job.failure`` says why):
         score 0 on every graded cell, a ledger, an outcome; never an exception."""
-        release_gradebooks(self.steps)
         outcome = Outcome(
             student=job.student,
             assignment=job.assignment,
@@ -175,17 +187,12 @@ class Recorder:
         try:
             with open_gradebook(self.db_url, self.course_id) as gb:
                 gb.db.rollback()
-                gb.update_or_create_student(job.student)
-                submission = gb.update_or_create_submission(job.assignment, job.student)
-                for notebook in submission.notebooks:
-                    by_hand = {cell.name for cell in notebook.notebook.solution_cells}
-                    for grade in notebook.grades:
-                        grade.auto_score = 0
-                        grade.needs_manual_grade = False
-                        if grade.name in by_hand:
-                            outcome.manual_points += float(grade.max_score)
+                saved = self.writer.save(
+                    gb.db, job.assignment, job.student, job.timestamp, {}, {}, zero_all=True
+                )
                 gb.db.commit()
-                outcome.max_score = float(submission.max_score)
+                outcome.manual_points = saved.manual_points
+                outcome.max_score = self.writer.totals(gb.db, saved)[1]
         except Exception:
             log.debug("recording %s/%s as failed", job.student, job.assignment, exc_info=True)
         destination = self.root / "autograded" / job.student / job.assignment
@@ -194,15 +201,6 @@ class Recorder:
         except Exception:
             log.debug("writing the ledger of %s/%s", job.student, job.assignment, exc_info=True)
         return outcome
-
-    def _zero(self, job: Job, name: str) -> None:
-        """Score 0 on every graded cell of a notebook that could not be run."""
-        with open_gradebook(self.db_url, self.course_id) as gb:
-            submission = gb.find_submission_notebook(name, job.assignment, job.student)
-            for grade in submission.grades:
-                grade.auto_score = 0
-                grade.needs_manual_grade = False
-            gb.db.commit()
 
 
 def _cell_sources(name: str, notebook) -> dict[tuple[str, str], str]:
