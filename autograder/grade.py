@@ -65,6 +65,7 @@ from autograder.gradebook import (
     Kept,
     awaiting_grades,
     ensure_assignments,
+    grading_lock,
     has_submission,
     kept_path,
     notebook_records,
@@ -154,6 +155,8 @@ class Grader:
         progress,
         warm: bool = True,
         rebuild: tuple[str, ...] = (),
+        db_url: str | None = None,
+        cluster: str | None = None,
     ):
         self.root = root
         self.rebuild = tuple(rebuild)
@@ -166,7 +169,7 @@ class Grader:
         warnings.filterwarnings("ignore", category=SAWarning)
         self.config = load_config(root)
         self.config.NbGraderAPI.log_level = logging.ERROR
-        self.db_url = gradebook_url(self.config, root)
+        self.db_url = gradebook_url(self.config, root, db_url)
         self.config.CourseDirectory.db_url = self.db_url
         self.course_id = course_id(self.config)
         check_gradebook(self.db_url, must_exist=False)
@@ -183,20 +186,35 @@ class Grader:
         package = package_course_root()
         hidden = {root, submissions.resolve(), self.scratch} | ({package} if package else set())
         hide = tuple(sorted(p for p in hidden if p.exists()))
-        executor = Executor(
+        limits = sandboxing.Limits(
+            memory_bytes=memory_bytes, cpu_seconds=cell_timeout * NOTEBOOK_TIMEOUT_FACTOR
+        )
+        self.executor = None
+        if cluster:
+            from autograder.cluster import ClusterBackend, Settings, environment
+
+            settings = Settings(
+                config=self.config,
+                cell_timeout=cell_timeout,
+                memory_bytes=memory_bytes,
+                isolate=isolate and bool(sandboxing.bubblewrap()),
+                warm=warm,
+                hide=tuple(str(p) for p in hide),
+                fingerprint=environment(isolate and bool(sandboxing.bubblewrap())),
+            )
+            self.backend = ClusterBackend(cluster, settings)
+            return
+        self.executor = Executor(
             self.config,
             cell_timeout=cell_timeout,
             package_dir=(package or root) / "course",
             scratch=self.scratch,
             hide=hide,
             isolate=isolate,
-            limits=sandboxing.Limits(
-                memory_bytes=memory_bytes, cpu_seconds=cell_timeout * NOTEBOOK_TIMEOUT_FACTOR
-            ),
+            limits=limits,
             warm=warm,
         )
-        self.executor = executor
-        self.backend = LocalBackend(executor, self.workers, self.config)
+        self.backend = LocalBackend(self.executor, self.workers, self.config)
 
     def gradebook(self):
         return open_gradebook(self.db_url, self.course_id)
@@ -211,7 +229,12 @@ class Grader:
 
     def run(self, names: list[str]) -> Outcomes:
         try:
-            with shared_engines(), compiled_metadata_schemas():
+            with (
+                grading_lock(self.db_url, self.course_id, names) as setting_up,
+                shared_engines(),
+                compiled_metadata_schemas(),
+            ):
+                self.setting_up = setting_up
                 return self._run(names)
         finally:
             self.backend.close()
@@ -219,20 +242,21 @@ class Grader:
 
     def _run(self, names: list[str]) -> Outcomes:
         found = discover(self.submissions, names)
-        for name in self.rebuild:  # before the records are made again from source/
-            present = {student for student, assignment, _ in found if assignment == name}
-            take_apart(self.root, self.db_url, self.course_id, name, present)
-        records = ensure_assignments(
-            self.root,
-            self.db_url,
-            self.course_id,
-            sorted({a for _, a, _ in found} | set(self.rebuild)),
-        )
-        with self.gradebook() as gb:
-            self.shared = {
-                name: read_shared(self.root, name, records.notebooks[name], gb)
-                for name in records.notebooks
-            }
+        with self.setting_up():  # one run at a time makes tables and records
+            for name in self.rebuild:  # before the records are made again from source/
+                present = {student for student, assignment, _ in found if assignment == name}
+                take_apart(self.root, self.db_url, self.course_id, name, present)
+            records = ensure_assignments(
+                self.root,
+                self.db_url,
+                self.course_id,
+                sorted({a for _, a, _ in found} | set(self.rebuild)),
+            )
+            with self.gradebook() as gb:
+                self.shared = {
+                    name: read_shared(self.root, name, records.notebooks[name], gb)
+                    for name in records.notebooks
+                }
         # Hand grades waiting to go back: this run's rebuilds, or one a killed run left.
         for name in names:
             kept = Kept.load(self.root, name)
@@ -364,21 +388,8 @@ class Grader:
         return line
 
     def _kernels(self) -> str:
-        """Two lines: how kernels were started, and which limits were enforced."""
-        zygote = self.executor.zygote
-        two = "two kernels per notebook (the student's cells; the tests)"
-        if zygote is None:
-            started = f"{two}, started from scratch"
-        elif zygote.failure:
-            started = (
-                f"WARNING: the warm kernel parent failed ({zygote.failure}); {two}, "
-                "started from scratch from then on"
-            )
-        else:
-            started = f"{two}, forked from a warm parent"
-            if not zygote.namespaces:
-                started += " (WARNING: without a pid and mount namespace each)"
-        return f"{started}\n{self.executor.describe_limits()}"
+        """How the run started its kernels, and which limits were enforced."""
+        return self.backend.describe() or describe_kernels(self.executor)
 
     def _left_stale(self, assignment: str, graded: set[str]) -> str:
         """ ", except 2 not in this run (ann, bob), still scored with the old tests: grade
@@ -403,6 +414,24 @@ class Grader:
             if not has_submission(gb, student, assignment):
                 return 0
             return awaiting_grades(gb.find_submission(assignment, student))
+
+
+def describe_kernels(executor: Executor) -> str:
+    """Two lines: how ``executor`` started its kernels, and which limits were enforced."""
+    zygote = executor.zygote
+    two = "two kernels per notebook (the student's cells; the tests)"
+    if zygote is None:
+        started = f"{two}, started from scratch"
+    elif zygote.failure:
+        started = (
+            f"WARNING: the warm kernel parent failed ({zygote.failure}); {two}, "
+            "started from scratch from then on"
+        )
+    else:
+        started = f"{two}, forked from a warm parent"
+        if not zygote.namespaces:
+            started += " (WARNING: without a pid and mount namespace each)"
+    return f"{started}\n{executor.describe_limits()}"
 
 
 #: The longest --timeout accepted, per cell: a day. A notebook gets ten times it.
@@ -435,6 +464,8 @@ def grade(
     progress: bool = False,
     warm: bool = True,
     rebuild: bool = False,
+    db_url: str | None = None,
+    cluster: str | None = None,
 ) -> Outcomes:
     """Autograde every submission under ``submissions/<student>/<assignment>/``.
 
@@ -469,6 +500,13 @@ def grade(
         removing graded cells or notebooks. Hand grades, comments, extensions and the
         due date are kept wherever their cell still exists; the summary names the rest.
         Refused when the gradebook holds a submission the submissions folder lacks.
+    db_url : str, optional
+        The gradebook's database URL (default: ``CourseDirectory.db_url`` from
+        ``nbgrader_config.py``, else ``gradebook.db`` at the root): ``sqlite:///...`` or
+        ``postgresql+psycopg://user@host/database``.
+    cluster : str, optional
+        A Dask scheduler's address (``tcp://host:8786``, ``tls://...``): the notebooks
+        are graded on its workers (:mod:`autograder.cluster`), ``workers`` is not used.
 
     Returns
     -------
@@ -498,5 +536,7 @@ def grade(
         progress=ProgressBar() if progress else Quiet(),
         warm=warm,
         rebuild=tuple(names) if rebuild else (),
+        db_url=db_url,
+        cluster=cluster,
     )
     return grader.run(names)

@@ -22,6 +22,8 @@ import datetime
 import importlib
 import json
 import logging
+import os
+import socket
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -753,3 +755,94 @@ class SubmissionWriter:
             .one()
         )
         return float(score or 0.0), float(max_score or 0.0)
+
+
+# -- runs at the same time ---------------------------------------------------------------
+def _advisory_key(*parts: str) -> int:
+    """A PostgreSQL advisory lock key (a signed 64-bit number) for ``parts``."""
+    import hashlib
+
+    digest = hashlib.sha256("\0".join(("autograder", *parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@contextlib.contextmanager
+def grading_lock(db_url: str, course_id: str, assignments: list[str]):
+    """Held while a grading run lasts. On SQLite one run at a time per gradebook: a
+    second one is refused with one line (SQLite has one writer; two runs would end in
+    "database is locked"). On PostgreSQL one run at a time per assignment: runs on other
+    assignments go on beside it (an ``export`` needs no lock at all).
+
+    Yields a function that holds PostgreSQL's lock for setting the course up (making the
+    gradebook's tables and assignment records, which two runs must not do at once)."""
+    from autograder.course import sqlite_path
+
+    path = sqlite_path(db_url)
+    if path is not None:
+        import fcntl
+
+        lock = path.with_name(path.name + ".grading")
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        with open(lock, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip()
+                raise CourseError(
+                    f"another `autograder grade` is grading with the gradebook {path}"
+                    + (f" ({holder})" if holder else "")
+                    + ": run this one again once it has finished"
+                ) from None
+            handle.truncate(0)
+            handle.write(f"process {os.getpid()} on {socket.gethostname()}")
+            handle.flush()
+            try:
+                yield contextlib.nullcontext
+            finally:
+                handle.truncate(0)
+                fcntl.flock(handle, fcntl.LOCK_UN)
+        return
+    if not db_url.startswith("postgresql"):
+        yield contextlib.nullcontext
+        return
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    from autograder.course import database_error, describe_database
+
+    engine = sqlalchemy.create_engine(db_url, poolclass=NullPool)
+    try:
+        try:
+            connection = engine.connect()
+        except Exception as error:
+            raise CourseError(database_error(db_url, error)) from None
+        with connection:
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+            busy = [
+                name
+                for name in assignments
+                if not connection.execute(
+                    sqlalchemy.text("SELECT pg_try_advisory_lock(:key)"),
+                    {"key": _advisory_key(course_id, name)},
+                ).scalar()
+            ]
+            if busy:
+                raise CourseError(
+                    f"another `autograder grade` is grading {', '.join(busy)} in the "
+                    f"gradebook ({describe_database(db_url)}): run this one again once it "
+                    "has finished (other assignments can be graded meanwhile)"
+                )
+
+            @contextlib.contextmanager
+            def setting_up():
+                key = {"key": _advisory_key(course_id, "setting up")}
+                connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), key)
+                try:
+                    yield
+                finally:
+                    connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), key)
+
+            yield setting_up
+    finally:
+        engine.dispose()  # closing the connection releases its advisory locks
