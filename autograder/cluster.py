@@ -235,11 +235,13 @@ def grade_task(work: Work, shared: Shared, settings: Settings) -> Graded:
     return graded
 
 
-def describe_worker() -> str:
+def describe_worker(dask_worker=None) -> str:
     """How the worker this runs on started its kernels, and their limits (for the summary)."""
     from autograder.grade import describe_kernels
 
-    plugin = _plugin()
+    plugin = dask_worker.plugins.get(PLUGIN)
+    if plugin is None:
+        return ""
     with plugin.lock:
         executors = list(plugin.executors.values())
     return "\n".join(describe_kernels(executor) for executor in executors)
@@ -282,7 +284,7 @@ class ClusterBackend:
             self.client.close()
             raise
         self.run = secrets.token_hex(4)  # keys of this run, apart from another's
-        self.completed = as_completed()
+        self.completed = as_completed(loop=self.client.loop)
         self.futures: dict[str, tuple[object, Work, object]] = {}  # task key -> key, work, future
         self.held: dict[str, object] = {}  # assignment -> its Shared's future
         self.shared: dict[str, Shared] = {}

@@ -164,6 +164,10 @@ class Grader:
         self.workers = max(1, int(workers))
         self.force = force
         self.progress = progress
+        #: Seconds the coordinator spent on its own share (reading, recording), and on
+        #: how many notebooks: what one coordinator costs per notebook (``make bench``).
+        self.coordinator_seconds = 0.0
+        self.coordinator_cpu_seconds = 0.0
         # nbgrader's gradebook code trips SQLAlchemy's autoflush warnings; they are noise.
         self.shared: dict[str, Shared] = {}  # assignment -> what its notebooks share
         warnings.filterwarnings("ignore", category=SAWarning)
@@ -321,11 +325,15 @@ class Grader:
         on: the coordinator's memory follows the work in flight, not the class."""
         outcomes = []
         waiting = iter(jobs)
+        clock = time.perf_counter
         in_flight: dict[int, Job] = {}  # key -> job, one key per notebook
         keys = itertools.count()
 
         def record(job: Job) -> None:
+            began, cpu = clock(), time.thread_time()
             outcome = self._record(job, notebooks[job.assignment])
+            self.coordinator_seconds += clock() - began
+            self.coordinator_cpu_seconds += time.thread_time() - cpu
             job.graded = {}  # the notebooks' text is no longer needed
             outcomes.append(outcome)
             self.progress.update(outcome)
@@ -336,11 +344,14 @@ class Grader:
                 if job is None:
                     break
                 job.started = time.monotonic()
+                began, cpu = clock(), time.thread_time()
                 try:
                     found = self.prepare(job, notebooks[job.assignment])
                 except Exception as error:
                     job.failure = failure("preparing", f"{job.student}/{job.assignment}", error)
                     found = {}
+                self.coordinator_seconds += clock() - began
+                self.coordinator_cpu_seconds += time.thread_time() - cpu
                 job.pending = len(found)
                 if not found:
                     record(job)

@@ -484,7 +484,7 @@ class NotebookIds:
     grade_cells: dict[str, str]  # cell id -> name
     solution_cells: dict[str, str]
     task_cells: dict[str, str]
-    max_scores: dict[str, float]  # graded or task cell name -> points
+    max_scores: dict[str, float]  # graded or task cell id -> points
 
 
 @dataclass
@@ -499,46 +499,47 @@ class Saved:
     """What :meth:`SubmissionWriter.save` wrote, for the summary."""
 
     submission_id: str
+    score: float = 0.0  # nbgrader's SubmittedAssignment.score
+    max_score: float = 0.0  # nbgrader's SubmittedAssignment.max_score
     manual_points: float = 0.0  # points of the cells graded by hand
     auto_score: float = 0.0  # points the tests awarded
     awaiting: int = 0  # graded cells waiting for a person
 
 
-def _grade_score(grade) -> float:
-    """nbgrader's ``Grade.score`` (a SQL expression there), from the values at hand."""
-    extra = grade.extra_credit if grade.extra_credit is not None else 0.0
-    if grade.manual_score is not None:
-        return float(grade.manual_score + extra)
-    if grade.auto_score is not None:
-        return float(grade.auto_score + extra)
+def grade_score(manual, auto, extra) -> float:
+    """nbgrader's ``Grade.score`` (a SQL expression there), from a row's values."""
+    extra = extra if extra is not None else 0.0
+    if manual is not None:
+        return float(manual + extra)
+    if auto is not None:
+        return float(auto + extra)
     return 0.0
 
 
-def ensure_student(session, student: str) -> None:
-    """Add ``student`` unless present, in the current transaction, without a race: two
-    runs that add the same new student at once (nbgrader's ``update_or_create_student``
-    would fail one of them) both go on."""
-    from nbgrader.api import Student
-
-    dialect = session.get_bind().dialect.name
+def _insert_ignoring(connection, table, rows) -> None:
+    """``INSERT`` that skips rows already there (another run added them meanwhile)."""
+    dialect = connection.dialect.name
     if dialect in ("postgresql", "sqlite"):
         insert = importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert
-        session.execute(insert(Student.__table__).values(id=student).on_conflict_do_nothing())
-    elif session.get(Student, student) is None:
-        from sqlalchemy.exc import IntegrityError
+        connection.execute(insert(table).on_conflict_do_nothing(), rows)
+        return
+    import sqlalchemy
 
-        try:
-            with session.begin_nested():
-                session.add(Student(id=student))
-        except IntegrityError:  # added meanwhile by another run
-            pass
+    for row in rows:
+        key = next(iter(row))
+        exists = connection.execute(
+            sqlalchemy.select(table.c[key]).where(table.c[key] == row[key])
+        ).first()
+        if exists is None:
+            connection.execute(table.insert(), [row])
 
 
 class SubmissionWriter:
-    """The coordinator's writes for one submission: its rows made when missing, every
-    grade and comment in one transaction, a few queries, with nbgrader's rules
-    (``SaveAutoGrades``: a cell with a hand grade, or without an auto score, waits for
-    a person; ``AssignLatePenalties``: a late submission's penalty per notebook)."""
+    """The coordinator's writes for one submission, in the caller's transaction, with
+    SQLAlchemy Core on nbgrader's tables: its rows made when missing (as nbgrader's
+    ``add_submission`` makes them), every grade and comment written, a handful of
+    statements in all, with nbgrader's rules (``SaveAutoGrades``: a cell with a hand
+    grade, or without an auto score, waits for a person; ``AssignLatePenalties``)."""
 
     def __init__(self, config):
         from nbgrader.preprocessors import AssignLatePenalties
@@ -546,77 +547,129 @@ class SubmissionWriter:
         self.late = AssignLatePenalties(config=config)
         self.late.init_plugin()
         self.assignments: dict[str, AssignmentIds] = {}
+        self._statements()
 
-    def ids(self, session, assignment: str) -> AssignmentIds:
+    def _statements(self) -> None:
+        """The statements of the hot path, built once (SQLAlchemy caches their SQL)."""
+        import sqlalchemy
+        from nbgrader.api import Comment, Grade, SubmittedAssignment, SubmittedNotebook
+
+        bind = sqlalchemy.bindparam
+        submissions, notebooks = SubmittedAssignment.__table__, SubmittedNotebook.__table__
+        grades, comments = Grade.__table__, Comment.__table__
+        self._find_submission = (
+            sqlalchemy.select(submissions.c.id)
+            .where(submissions.c.assignment_id == bind("a"), submissions.c.student_id == bind("s"))
+        )  # fmt: skip
+        self._find_grades = (
+            sqlalchemy.select(
+                notebooks.c.id.label("submitted"),
+                notebooks.c.notebook_id,
+                notebooks.c.late_submission_penalty,
+                grades.c.id,
+                grades.c.cell_id,
+                grades.c.auto_score,
+                grades.c.manual_score,
+                grades.c.extra_credit,
+                grades.c.needs_manual_grade,
+            )
+            .select_from(notebooks.outerjoin(grades))
+            .where(notebooks.c.assignment_id == bind("s"))
+        )
+        self._update_grades = (
+            grades.update()
+            .where(grades.c.id == bind("g"))
+            .values(auto_score=bind("a"), needs_manual_grade=bind("m"))
+        )
+        self._update_comments = (
+            comments.update()
+            .where(comments.c.notebook_id == bind("n"), comments.c.cell_id == bind("c"))
+            .values(auto_comment=bind("auto_comment"))
+        )
+
+    def ids(self, connection, assignment: str) -> AssignmentIds:
         known = self.assignments.get(assignment)
         if known is None:
             from nbgrader.api import Assignment
+            from sqlalchemy.orm import Session
 
-            record = session.query(Assignment).filter(Assignment.name == assignment).one()
-            notebooks = {}
-            for notebook in record.notebooks:
-                scored = [*notebook.grade_cells, *notebook.task_cells]
-                notebooks[notebook.name] = NotebookIds(
-                    id=notebook.id,
-                    grade_cells={c.id: c.name for c in notebook.grade_cells},
-                    solution_cells={c.id: c.name for c in notebook.solution_cells},
-                    task_cells={c.id: c.name for c in notebook.task_cells},
-                    max_scores={c.name: float(c.max_score) for c in scored},
+            with Session(bind=connection) as session:
+                record = session.query(Assignment).filter(Assignment.name == assignment).one()
+                notebooks = {}
+                for notebook in record.notebooks:
+                    scored = [*notebook.grade_cells, *notebook.task_cells]
+                    notebooks[notebook.name] = NotebookIds(
+                        id=notebook.id,
+                        grade_cells={c.id: c.name for c in notebook.grade_cells},
+                        solution_cells={c.id: c.name for c in notebook.solution_cells},
+                        task_cells={c.id: c.name for c in notebook.task_cells},
+                        max_scores={c.id: float(c.max_score or 0.0) for c in scored},
+                    )
+                known = self.assignments[assignment] = AssignmentIds(
+                    record.id, record.duedate is not None, notebooks
                 )
-            known = self.assignments[assignment] = AssignmentIds(
-                record.id, record.duedate is not None, notebooks
-            )
         return known
 
-    def submission(self, session, assignment: str, student: str, timestamp: str = ""):
-        """The submission (made, as nbgrader's ``add_submission`` makes it, when
-        missing), its timestamp set from ``timestamp`` when nbgrader can parse it."""
+    def ensure(self, connection, assignment: str, student: str, timestamp: str = "") -> str:
+        """The submission's id, its rows made when missing (grades and comments empty,
+        as nbgrader's ``add_submission`` makes them); its timestamp set from
+        ``timestamp`` when nbgrader can parse it."""
         from nbgrader import utils
-        from nbgrader.api import Comment, Grade, SubmittedAssignment, SubmittedNotebook
-        from sqlalchemy.orm import load_only
+        from nbgrader.api import (
+            Comment,
+            Grade,
+            Student,
+            SubmittedAssignment,
+            SubmittedNotebook,
+            new_uuid,
+        )
 
-        ids = self.ids(session, assignment)
+        ids = self.ids(connection, assignment)
         stamp = None
         if timestamp:
             try:
                 stamp = utils.parse_utc(timestamp)
             except Exception:  # not a date nbgrader can parse: graded without one
                 stamp = None
-        ensure_student(session, student)
-        submission = (
-            session.query(SubmittedAssignment)
-            .options(
-                load_only(
-                    SubmittedAssignment.id,
-                    SubmittedAssignment.timestamp,
-                    SubmittedAssignment.extension,
-                    SubmittedAssignment.assignment_id,
-                    SubmittedAssignment.student_id,
+        table = SubmittedAssignment.__table__
+        found = connection.execute(self._find_submission, {"a": ids.id, "s": student}).scalar()
+        if found is not None:  # and so the student is there too
+            if stamp is not None:
+                connection.execute(
+                    table.update().where(table.c.id == found).values(timestamp=stamp)
                 )
+            return found
+        _insert_ignoring(connection, Student.__table__, [{"id": student}])
+        found = new_uuid()
+        connection.execute(
+            table.insert().values(
+                id=found, assignment_id=ids.id, student_id=student, timestamp=stamp
             )
-            .filter_by(assignment_id=ids.id, student_id=student)
-            .one_or_none()
         )
-        if submission is None:
-            submission = SubmittedAssignment(assignment_id=ids.id, student_id=student)
-            for notebook in ids.notebooks.values():
-                made = SubmittedNotebook(notebook_id=notebook.id, assignment=submission)
-                for cell in notebook.grade_cells:
-                    Grade(cell_id=cell, notebook=made)
-                for cell in notebook.solution_cells:
-                    Comment(cell_id=cell, notebook=made)
-                for cell in notebook.task_cells:
-                    Comment(cell_id=cell, notebook=made)
-                    Grade(cell_id=cell, notebook=made)
-            session.add(submission)
-        if stamp is not None:
-            submission.timestamp = stamp
-        session.flush()
-        return submission
+        notebooks, grades, comments = [], [], []
+        for record in ids.notebooks.values():
+            made = new_uuid()
+            notebooks.append(
+                {"id": made, "assignment_id": found, "notebook_id": record.id, "flagged": False}
+            )
+            for cell in [*record.grade_cells, *record.task_cells]:
+                grades.append({"id": new_uuid(), "cell_id": cell, "notebook_id": made})
+            for cell in [*record.solution_cells, *record.task_cells]:
+                comments.append({"id": new_uuid(), "cell_id": cell, "notebook_id": made})
+        connection.execute(SubmittedNotebook.__table__.insert(), notebooks)
+        for table, rows in ((Grade.__table__, grades), (Comment.__table__, comments)):
+            if rows:
+                columns = {"auto_score": None, "manual_score": None, "extra_credit": None}
+                if table is Grade.__table__:
+                    rows = [{**columns, "needs_manual_grade": True, **row} for row in rows]
+                else:
+                    rows = [{"auto_comment": None, "manual_comment": None, **row} for row in rows]
+                connection.execute(table.insert(), rows)
+        return found
 
     def save(
         self,
-        session,
+        connection,
         assignment: str,
         student: str,
         timestamp: str,
@@ -628,83 +681,70 @@ class SubmissionWriter:
         zero_all: bool = False,
     ) -> Saved:
         """Write a submission's grades (notebook -> grade_id -> auto score) and comments
-        in the session's transaction (the caller commits). A notebook without grades
-        (not readable, or ``zero_all``) scores 0 on every graded cell. ``earlier()``
-        gives the answers a person graded before, ``answers`` the new ones
-        (``{(notebook, grade_id): source}``): a hand grade of an unchanged answer stays
-        final."""
-        from nbgrader.api import Comment, Grade, MissingEntry, SubmittedNotebook
-        from sqlalchemy.orm import load_only
+        in the caller's transaction. A notebook without grades (not readable, or
+        ``zero_all``) scores 0 on every graded cell. ``earlier()`` gives the answers a
+        person graded before, ``answers`` the new ones (``{(notebook, grade_id):
+        source}``): a hand grade of an unchanged answer stays final."""
+        from nbgrader.api import MissingEntry
 
-        ids = self.ids(session, assignment)
-        submission = self.submission(session, assignment, student, timestamp)
-        saved = Saved(submission.id)
-        notebooks = {
-            nb.id: nb
-            for nb in session.query(SubmittedNotebook)
-            .options(
-                load_only(
-                    SubmittedNotebook.id,
-                    SubmittedNotebook.notebook_id,
-                    SubmittedNotebook.assignment_id,
-                    SubmittedNotebook.late_submission_penalty,
-                )
-            )
-            .filter_by(assignment_id=submission.id)
-        }
+        ids = self.ids(connection, assignment)
+        submission = self.ensure(connection, assignment, student, timestamp)
+        saved = Saved(submission)
         names = {record.id: name for name, record in ids.notebooks.items()}
-        by_notebook = {nb_id: names[nb.notebook_id] for nb_id, nb in notebooks.items()}
-        rows = {name: ({}, {}) for name in ids.notebooks}  # name -> (grades, comments) by cell
-        grade_columns = (
-            Grade.id, Grade.cell_id, Grade.notebook_id, Grade.auto_score, Grade.manual_score,
-            Grade.extra_credit, Grade.needs_manual_grade,
-        )  # fmt: skip
-        for grade in (
-            session.query(Grade)
-            .options(load_only(*grade_columns))
-            .filter(Grade.notebook_id.in_(list(notebooks)))
-        ):
-            name = by_notebook[grade.notebook_id]
-            cells = ids.notebooks[name]
-            cell = cells.grade_cells.get(grade.cell_id) or cells.task_cells.get(grade.cell_id)
-            rows[name][0][cell] = grade
-        for comment in (
-            session.query(Comment)
-            .options(
-                load_only(Comment.id, Comment.cell_id, Comment.notebook_id, Comment.auto_comment)
-            )
-            .filter(Comment.notebook_id.in_(list(notebooks)))
-        ):
-            name = by_notebook[comment.notebook_id]
-            cells = ids.notebooks[name]
-            cell = cells.solution_cells.get(comment.cell_id)
-            cell = cell or cells.task_cells.get(comment.cell_id)
-            rows[name][1][cell] = comment
-        for name, (by_cell, comments_by_cell) in rows.items():
+        submitted = {}  # submitted notebook id -> notebook name
+        rows = {name: {} for name in ids.notebooks}  # name -> cell name -> grade row
+        penalized = set()  # submitted notebooks with a late penalty recorded
+        for row in connection.execute(self._find_grades, {"s": submission}):
+            name = names[row.notebook_id]
+            submitted[row.submitted] = name
+            if row.late_submission_penalty is not None:
+                penalized.add(row.submitted)
+            if row.id is None:
+                continue
+            record = ids.notebooks[name]
+            cell = record.grade_cells.get(row.cell_id) or record.task_cells.get(row.cell_id)
+            rows[name][cell] = {
+                "id": row.id,
+                "cell_id": row.cell_id,
+                "manual_score": row.manual_score,
+                "extra_credit": row.extra_credit,
+                "auto_score": row.auto_score,
+                "needs_manual_grade": row.needs_manual_grade,
+                "changed": False,
+            }
+        by_name = {name: nb_id for nb_id, name in submitted.items()}
+        comment_updates = []
+        for name, by_cell in rows.items():
             scores = None if zero_all else grades.get(name)
             if scores is None:
                 for grade in by_cell.values():
-                    grade.auto_score = 0
-                    grade.needs_manual_grade = False
+                    grade.update(auto_score=0, needs_manual_grade=False, changed=True)
                 continue
             for grade_id, auto_score in scores.items():  # SaveAutoGrades' rule
                 if grade_id not in by_cell:
                     raise MissingEntry(f"no grade {grade_id} for {student}/{assignment}/{name}")
                 grade = by_cell[grade_id]
-                grade.auto_score = auto_score
-                grade.needs_manual_grade = grade.manual_score is not None or auto_score is None
+                grade.update(
+                    auto_score=auto_score,
+                    needs_manual_grade=grade["manual_score"] is not None or auto_score is None,
+                    changed=True,
+                )
+            record = ids.notebooks[name]
+            cells = {v: k for k, v in {**record.solution_cells, **record.task_cells}.items()}
             for grade_id, text in comments.get(name, {}).items():
-                if grade_id not in comments_by_cell:
+                if grade_id not in cells:
                     raise MissingEntry(f"no comment {grade_id} for {student}/{assignment}/{name}")
-                comments_by_cell[grade_id].auto_comment = text
+                comment_updates.append(
+                    {"n": by_name[name], "c": cells[grade_id], "auto_comment": text}
+                )
         # nbgrader asks for every hand grade to be reviewed after a regrade; one given to
         # an answer that has not changed since stays final.
         review = [
             (name, grade_id, grade)
-            for name, (by_cell, _) in rows.items()
+            for name, by_cell in rows.items()
             for grade_id, grade in by_cell.items()
-            if grade.needs_manual_grade
-            and grade.manual_score is not None
+            if grade["needs_manual_grade"]
+            and grade["manual_score"] is not None
             and grade_id in ids.notebooks[name].solution_cells.values()
         ]
         if review and earlier is not None:
@@ -712,49 +752,70 @@ class SubmissionWriter:
             for name, grade_id, grade in review:
                 key = (name, grade_id)
                 if key in before and now.get(key) == before[key]:
-                    grade.needs_manual_grade = False
+                    grade.update(needs_manual_grade=False, changed=True)
+        changed = [g for by_cell in rows.values() for g in by_cell.values() if g["changed"]]
+        if changed:
+            connection.execute(
+                self._update_grades,
+                [
+                    {"g": g["id"], "a": g["auto_score"], "m": bool(g["needs_manual_grade"])}
+                    for g in changed
+                ],
+            )
+        if comment_updates:
+            connection.execute(self._update_comments, comment_updates)
         if not zero_all:
-            self._late_penalties(session, submission, student, notebooks, by_notebook, grades, ids)
-        for name, (by_cell, _) in rows.items():
+            graded = [nb_id for nb_id, name in submitted.items() if name in grades]
+            self._late_penalties(connection, submission, student, graded, penalized, ids)
+        for name, by_cell in rows.items():
             record = ids.notebooks[name]
             written = set(record.solution_cells.values())
             for grade_id, grade in by_cell.items():
+                points = record.max_scores.get(grade["cell_id"], 0.0)
+                score = grade_score(
+                    grade["manual_score"], grade["auto_score"], grade["extra_credit"]
+                )
+                saved.score += score
+                saved.max_score += points
                 if grade_id in written:
-                    saved.manual_points += record.max_scores.get(grade_id, 0.0)
+                    saved.manual_points += points
                 else:
-                    saved.auto_score += _grade_score(grade)
-                saved.awaiting += grade.needs_manual_grade is not False
+                    saved.auto_score += score
+                saved.awaiting += bool(grade["needs_manual_grade"])
         return saved
 
-    def _late_penalties(self, session, submission, student, notebooks, by_notebook, grades, ids):
+    def _late_penalties(self, connection, submission, student, graded, penalized, ids) -> None:
         """nbgrader's AssignLatePenalties, for each notebook that was graded."""
-        graded = [nb for nb_id, nb in notebooks.items() if by_notebook[nb_id] in grades]
-        for notebook in graded:
-            notebook.late_submission_penalty = None
+        import sqlalchemy
+        from nbgrader.api import SubmittedAssignment, SubmittedNotebook
+        from sqlalchemy.orm import Session
+
+        if not graded:
+            return
+        table = SubmittedNotebook.__table__
+        reset = [notebook for notebook in graded if notebook in penalized]
+        if reset:  # nbgrader resets the penalty of every notebook it grades
+            connection.execute(
+                table.update().where(table.c.id.in_(reset)).values(late_submission_penalty=None)
+            )
         if not ids.has_duedate:
             return
-        session.flush()
-        session.refresh(submission)
-        late = submission.total_seconds_late
-        if late <= 0:
-            return
-        for notebook in graded:
-            session.refresh(notebook)
-            penalty = self.late.plugin_inst.late_submission_penalty(student, notebook.score, late)
-            if penalty is not None:
-                notebook.late_submission_penalty = self.late._check_late_penalty(notebook, penalty)
-
-    @staticmethod
-    def totals(session, saved: Saved) -> tuple[float, float]:
-        """The submission's score and maximum, as nbgrader computes them."""
-        from nbgrader.api import SubmittedAssignment
-
-        score, max_score = (
-            session.query(SubmittedAssignment.score, SubmittedAssignment.max_score)
-            .filter(SubmittedAssignment.id == saved.submission_id)
-            .one()
-        )
-        return float(score or 0.0), float(max_score or 0.0)
+        with Session(bind=connection) as session:
+            record = session.get(SubmittedAssignment, submission)
+            late = record.total_seconds_late
+            if late <= 0:
+                return
+            for notebook in session.scalars(
+                sqlalchemy.select(SubmittedNotebook).where(SubmittedNotebook.id.in_(graded))
+            ):
+                penalty = self.late.plugin_inst.late_submission_penalty(
+                    student, notebook.score, late
+                )
+                if penalty is not None:
+                    notebook.late_submission_penalty = self.late._check_late_penalty(
+                        notebook, penalty
+                    )
+            session.flush()
 
 
 # -- runs at the same time ---------------------------------------------------------------
@@ -846,3 +907,9 @@ def grading_lock(db_url: str, course_id: str, assignments: list[str]):
             yield setting_up
     finally:
         engine.dispose()  # closing the connection releases its advisory locks
+
+
+def engine_of(db_url: str, course_id: str):
+    """The run's shared engine for ``db_url`` (see :func:`shared_engines`)."""
+    with open_gradebook(db_url, course_id) as gb:
+        return gb.engine

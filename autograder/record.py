@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,7 +26,7 @@ from nbformat.corpus.words import generate_corpus_id
 
 from autograder.course import write_atomically
 from autograder.discover import LEDGER
-from autograder.gradebook import Kept, SubmissionWriter, open_gradebook
+from autograder.gradebook import Kept, SubmissionWriter, engine_of, open_gradebook
 from autograder.inert import make_inert
 from autograder.prepare import Job, run_steps
 
@@ -112,6 +111,7 @@ class Recorder:
     def __init__(self, config, *, root: Path, db_url: str, course_id: str):
         self.root, self.db_url, self.course_id = root, db_url, course_id
         self.writer = SubmissionWriter(config)
+        self._engine = None
         #: Hand grades waiting to be put back, by assignment (``grade --rebuild``).
         self.kept: dict[str, Kept] = {}
 
@@ -120,15 +120,16 @@ class Recorder:
         are the assignment's other files, copied beside the autograded notebooks."""
         destination = self.root / "autograded" / job.student / job.assignment
         kept = self.kept.get(job.assignment)
+        engine = self.engine()
         if kept is not None and job.student in kept.pending:
+            with engine.begin() as connection:
+                self.writer.ensure(connection, job.assignment, job.student, job.timestamp)
             with open_gradebook(self.db_url, self.course_id) as gb:
-                self.writer.submission(gb.db, job.assignment, job.student, job.timestamp)
-                gb.db.commit()
                 kept.restore(gb, job.student)
             kept.save(self.root)
-        with open_gradebook(self.db_url, self.course_id) as gb:
+        with engine.begin() as connection:  # one transaction: all the grades, or none
             saved = self.writer.save(
-                gb.db,
+                connection,
                 job.assignment,
                 job.student,
                 job.timestamp,
@@ -141,25 +142,14 @@ class Recorder:
                     for grade_id, source in g.answers.items()
                 },
             )
-            shutil.rmtree(destination, ignore_errors=True)
-            destination.mkdir(parents=True)
-            for relative, content in files.items():
-                target = destination / relative
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(content)
-            for name in notebook_names:
-                g = graded.get(name)
-                if g is not None and g.text is not None:
-                    (destination / f"{name}.ipynb").write_text(g.text, encoding="utf-8")
-            gb.db.commit()
-            score, max_score = self.writer.totals(gb.db, saved)
+            _write_folder(destination, files, graded, notebook_names)
         outcome = Outcome(
             student=job.student,
             assignment=job.assignment,
             status="failed" if job.problems else "graded",
             reason="; ".join(job.problems[n] for n in sorted(job.problems)),
-            score=score,
-            max_score=max_score,
+            score=saved.score,
+            max_score=saved.max_score,
             seconds=round(sum(g.seconds for g in graded.values()), 2),
             digest=job.digest,
             notebooks=dict(job.problems),
@@ -170,6 +160,12 @@ class Recorder:
         )
         write_atomically(destination / LEDGER, json.dumps(asdict(outcome), indent=1))
         return outcome
+
+    def engine(self):
+        """The run's engine (shared: see :func:`autograder.gradebook.shared_engines`)."""
+        if self._engine is None:
+            self._engine = engine_of(self.db_url, self.course_id)
+        return self._engine
 
     def failed(self, job: Job, notebook_names: list[str]) -> Outcome:
         """Record a submission the grader could not grade (``job.failure`` says why):
@@ -185,14 +181,12 @@ class Recorder:
             auto_score=0.0,
         )
         try:
-            with open_gradebook(self.db_url, self.course_id) as gb:
-                gb.db.rollback()
+            with self.engine().begin() as connection:
                 saved = self.writer.save(
-                    gb.db, job.assignment, job.student, job.timestamp, {}, {}, zero_all=True
+                    connection, job.assignment, job.student, job.timestamp, {}, {}, zero_all=True
                 )
-                gb.db.commit()
-                outcome.manual_points = saved.manual_points
-                outcome.max_score = self.writer.totals(gb.db, saved)[1]
+            outcome.manual_points = saved.manual_points
+            outcome.max_score = saved.max_score
         except Exception:
             log.debug("recording %s/%s as failed", job.student, job.assignment, exc_info=True)
         destination = self.root / "autograded" / job.student / job.assignment
@@ -201,6 +195,33 @@ class Recorder:
         except Exception:
             log.debug("writing the ledger of %s/%s", job.student, job.assignment, exc_info=True)
         return outcome
+
+
+def _write_folder(destination: Path, files: dict, graded: dict, notebook_names: list[str]) -> None:
+    """The autograded folder: the assignment's files and the autograded notebooks, and
+    nothing else (what an earlier grading left is removed; the rest is overwritten)."""
+    keep = {destination / LEDGER} | {destination / relative for relative in files}
+    keep |= {destination / f"{name}.ipynb" for name in notebook_names if _text(graded, name)}
+    if destination.is_dir():
+        for path in sorted(destination.rglob("*"), reverse=True):
+            if path not in keep and not (path.is_dir() and not path.is_symlink()):
+                path.unlink()
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+    destination.mkdir(parents=True, exist_ok=True)
+    for relative, content in files.items():
+        target = destination / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+    for name in notebook_names:
+        text = _text(graded, name)
+        if text is not None:
+            (destination / f"{name}.ipynb").write_text(text, encoding="utf-8")
+
+
+def _text(graded: dict, name: str) -> str | None:
+    found = graded.get(name)
+    return found.text if found is not None else None
 
 
 def _cell_sources(name: str, notebook) -> dict[tuple[str, str], str]:

@@ -140,6 +140,79 @@ def warm_parent_start(base: Path, repeats: int) -> float | None:
     return statistics.median(seconds)
 
 
+class _NoExecution:
+    """An executor that runs nothing: every test cell keeps no output (full marks)."""
+
+    zygote = None
+
+    def execute(self, task):
+        from autograder.execute import Executed
+
+        return Executed()
+
+    def close(self) -> None:
+        pass
+
+
+class StubBackend:
+    """Grading with execution stubbed out: sanitizing and post-processing run (off the
+    coordinator's clock), the kernels do not."""
+
+    capacity = 8
+
+    def __init__(self, config):
+        self.config, self.queue, self.shared = config, [], {}
+
+    def start(self, shared) -> None:
+        self.shared = shared
+
+    def submit(self, key, work) -> None:
+        self.queue.append((key, work))
+
+    def next_done(self):
+        from autograder.worker import grade_notebook
+
+        key, work = self.queue.pop(0)
+        return key, grade_notebook(work, self.shared[work.assignment], self.config, _NoExecution())
+
+    def describe(self) -> str:
+        return "execution stubbed out"
+
+    def close(self) -> None:
+        pass
+
+
+def coordinator_cost(
+    base: Path, students: int, db_url: str | None = None
+) -> tuple[float, float]:
+    """Milliseconds of the coordinator's own work per notebook (reading each notebook,
+    writing its grades, its autograded notebook and ledger), wall and CPU, execution
+    stubbed out: the larger of a first grading of ``students`` submissions of one
+    assignment and a regrade of them."""
+    from autograder.grade import Grader
+    from autograder.summary import Quiet
+
+    name = assignments(ROOT)[0]
+    root = make_course(base, [name], students)
+    per_notebook = []
+    for _ in range(2):  # a first grading (rows made), then a regrade (rows updated)
+        grader = Grader(
+            root=root, submissions=root / "submitted", workers=1, timeout=None, force=True,
+            isolate=True, memory_bytes=2 * 1024**3, progress=Quiet(), db_url=db_url,
+        )  # fmt: skip
+        grader.backend.close()
+        grader.backend = StubBackend(grader.config)
+        outcomes = grader.run([name])
+        assert {o.status for o in outcomes} == {"graded"}, outcomes
+        per_notebook.append(
+            (
+                1000 * grader.coordinator_seconds / len(outcomes),
+                1000 * grader.coordinator_cpu_seconds / len(outcomes),
+            )
+        )
+    return max(per_notebook)
+
+
 def machine() -> str:
     model = "unknown CPU"
     try:
