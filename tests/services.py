@@ -147,7 +147,7 @@ class DaskCluster:
             client.wait_for_workers(workers, timeout=120)
 
     def _start(self, *arguments: str) -> subprocess.Popen:
-        log = open(self.folder / f"{arguments[0]}-{len(self.processes)}.log", "wb")  # noqa: SIM115
+        log = open(self.folder / f"{arguments[0]}-{len(self.processes)}.log", "wb")
         process = subprocess.Popen(
             [str(BIN / "dask"), *arguments],
             stdout=log,

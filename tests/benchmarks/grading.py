@@ -182,9 +182,7 @@ class StubBackend:
         pass
 
 
-def coordinator_cost(
-    base: Path, students: int, db_url: str | None = None
-) -> tuple[float, float]:
+def coordinator_cost(base: Path, students: int, db_url: str | None = None) -> tuple[float, float]:
     """Milliseconds of the coordinator's own work per notebook (reading each notebook,
     writing its grades, its autograded notebook and ledger), wall and CPU, execution
     stubbed out: the larger of a first grading of ``students`` submissions of one
