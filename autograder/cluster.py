@@ -96,6 +96,12 @@ def environment(isolate: bool = True) -> dict[str, str]:
     return found
 
 
+def worker_environment(isolate: bool = True) -> dict[str, str]:
+    """:func:`environment`, as the worker it runs on has it (sent by reference, so that
+    the worker runs its own code)."""
+    return environment(isolate)
+
+
 def difference(here: dict[str, str], there: dict[str, str]) -> str:
     """ "numpy 2.4.6 here, 2.3.0 there", the first thing that differs, or ""."""
     for name, value in here.items():
@@ -175,7 +181,8 @@ class GradingPlugin(WorkerPlugin):
             if key not in self.checked:
                 self.checked[key] = difference(settings.fingerprint, environment(settings.isolate))
             if self.checked[key]:
-                raise EnvironmentMismatch(self.checked[key])
+                where = getattr(self.worker, "address", "(unknown)")
+                raise EnvironmentMismatch(f"{where}: {self.checked[key]}")
             executor = self.executors.get(settings.key)
             if executor is not None:
                 return executor
@@ -301,7 +308,7 @@ class ClusterBackend:
                 f"the Dask cluster at {self.address} has no workers: start some "
                 "(`dask worker ADDRESS`, see docs/scaling.md)"
             )
-        found = self.client.run(environment, self.settings.isolate, on_error="return")
+        found = self.client.run(worker_environment, self.settings.isolate, on_error="return")
         for address in sorted(found):
             there = found[address]
             if isinstance(there, BaseException):
@@ -357,9 +364,8 @@ class ClusterBackend:
                 problem=f"{work.notebook}.ipynb killed its grading worker {times} times "
                 "(every worker that ran it died)",
             )
-        except EnvironmentMismatch as error:
-            worker = self._who_ran(future)
-            raise CourseError(f"refusing the Dask worker {worker}: {error}") from None
+        except EnvironmentMismatch as error:  # a worker that joined during the run
+            raise CourseError(f"refusing the Dask worker {error}") from None
         except Exception as error:
             graded = Graded(work.notebook, failure=failure("executing", work.label, error))
         finally:
@@ -367,13 +373,6 @@ class ClusterBackend:
         if graded.worker:
             self.workers.add(graded.worker)
         return key, graded
-
-    def _who_ran(self, future) -> str:
-        with contextlib.suppress(Exception):
-            who = self.client.who_has([future]).get(future.key)
-            if who:
-                return who[0]
-        return "that joined during the run"
 
     def describe(self) -> str:
         """One line naming the cluster and how many workers took part, then how they
