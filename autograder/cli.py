@@ -80,6 +80,21 @@ def _parser() -> argparse.ArgumentParser:
         "submission's timestamp.txt against it gives nbgrader's late penalty",
     )
     grade.add_argument(
+        "--cluster",
+        default=None,
+        metavar="ADDRESS",
+        help="grade on the workers of this Dask cluster (its scheduler: tcp://host:8786 "
+        "or tls://...; see docs/scaling.md) instead of on this machine",
+    )
+    grade.add_argument(
+        "--db",
+        default=None,
+        metavar="URL",
+        help="the gradebook's database (default: CourseDirectory.db_url in "
+        "nbgrader_config.py, else gradebook.db): sqlite:///path or "
+        "postgresql+psycopg://user@host/database",
+    )
+    grade.add_argument(
         "--fresh-kernels",
         action="store_true",
         help="start every kernel from scratch instead of forking it from a warm parent "
@@ -235,6 +250,8 @@ def _run(arguments) -> int:
             warm=not arguments.fresh_kernels,
             rebuild=arguments.rebuild,
             due=arguments.due,
+            db_url=arguments.db,
+            cluster=arguments.cluster,
         )
         if not outcomes:
             where = arguments.submissions or "submitted"

@@ -192,10 +192,70 @@ def csv_text(fields, rows) -> str:
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 
-def gradebook_url(config: Config, root: Path) -> str:
-    """The gradebook's database URL: ``db_url`` from the course config, else
-    ``gradebook.db`` at the course root."""
-    return config.CourseDirectory.get("db_url", "") or f"sqlite:///{Path(root) / 'gradebook.db'}"
+def gradebook_url(config: Config, root: Path, override: str | None = None) -> str:
+    """The gradebook's database URL: ``override`` (``--db``), else ``db_url`` from the
+    course config, else ``gradebook.db`` at the course root. A PostgreSQL URL without a
+    driver gets psycopg (version 3), the driver the grader installs with its
+    ``cluster`` extra."""
+    url = override or config.CourseDirectory.get("db_url", "")
+    url = url or f"sqlite:///{Path(root) / 'gradebook.db'}"
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            url = "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def describe_database(db_url: str) -> str:
+    """ "database grades on db.example.org" (never the password), for one-line errors."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        url = make_url(db_url)
+    except Exception:
+        return "the gradebook database (an unreadable URL)"
+    host = url.host or url.query.get("host") or "localhost"
+    if isinstance(host, tuple):
+        host = host[0]
+    return f"database {url.database or '(none named)'} on {host}"
+
+
+def database_error(db_url: str, error: BaseException) -> str:
+    """One line for a database that cannot be used: which database, on which host, and
+    what failed, the password never shown."""
+    from sqlalchemy.engine import make_url
+
+    text = str(getattr(error, "orig", None) or error).strip()
+    first = text.splitlines()[0] if text else type(error).__name__
+    what = first.rsplit("failed: ", 1)[-1].replace("FATAL:", "").strip()
+    try:
+        password = make_url(db_url).password
+    except Exception:
+        password = None
+    if password:
+        what = what.replace(str(password), "***")
+    return f"cannot use the gradebook, {describe_database(db_url)}: {what[:200]}"
+
+
+def check_database_server(db_url: str) -> None:
+    """Fail with one line unless the database server behind ``db_url`` answers."""
+    try:
+        import sqlalchemy
+        from sqlalchemy.pool import NullPool
+
+        arguments = {"connect_timeout": 10} if db_url.startswith("postgresql") else {}
+        engine = sqlalchemy.create_engine(db_url, poolclass=NullPool, connect_args=arguments)
+        try:
+            with engine.connect() as connection:
+                connection.execute(sqlalchemy.text("SELECT 1"))
+        finally:
+            engine.dispose()
+    except ModuleNotFoundError as error:
+        raise CourseError(
+            f"cannot use the gradebook, {describe_database(db_url)}: its driver "
+            f"({error.name}) is not installed (pip install 'nll-course[cluster]' brings psycopg)"
+        ) from None
+    except Exception as error:
+        raise CourseError(database_error(db_url, error)) from None
 
 
 def sqlite_path(db_url: str) -> Path | None:
@@ -214,6 +274,7 @@ def check_gradebook(db_url: str, *, must_exist: bool) -> None:
     """
     path = sqlite_path(db_url)
     if path is None:
+        check_database_server(db_url)
         return
     if not path.exists():
         if must_exist:

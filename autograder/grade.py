@@ -6,31 +6,38 @@ flow one way through five stages, one module each:
 
 1. :mod:`~autograder.discover` finds ``<submissions>/<student>/<assignment>/`` folders
    and skips those unchanged since they were graded (their ledger's digest);
-2. :mod:`~autograder.prepare` (main thread) enters the submission in the gradebook and
-   sanitizes each notebook with nbgrader's own preprocessors;
-3. :mod:`~autograder.execute` (worker threads, ``workers`` at once) runs each notebook
-   in sandboxed, time- and resource-limited kernels;
-4. :mod:`~autograder.record` (main thread) saves the autogrades with nbgrader's
-   preprocessors, writes the autograded notebook, then the ledger;
+2. :mod:`~autograder.prepare` reads each notebook (main thread), then sanitizes it with
+   nbgrader's own preprocessors, given the gradebook's records as data;
+3. :mod:`~autograder.execute` runs each notebook in sandboxed, time- and
+   resource-limited kernels;
+4. :mod:`~autograder.record` post-processes the notebook and computes its scores with
+   nbgrader's preprocessors and rules, then (main thread) writes the submission's grades
+   in one transaction, the autograded notebook, then the ledger;
 5. :mod:`~autograder.summary` draws the progress bar and the final table.
 
-Only the main thread writes the gradebook, so SQLite never sees two writers. A
-submission that cannot be graded (malformed notebook, missing notebook, dead kernel) is
-recorded with score 0 on the cells it lost and a one-line reason; it never vanishes.
+The middle of it, from sanitizing to the scores (:mod:`autograder.worker`), is data in,
+data out, and runs on a backend: :class:`LocalBackend` (``workers`` threads on this
+machine) or a Dask cluster's workers (:mod:`autograder.cluster`, ``--cluster``). The
+main thread, the coordinator, streams: it prepares only as many submissions as the
+backend can work on, and records each as its notebooks come back. Only the main thread
+writes the gradebook. A submission that cannot be graded (malformed notebook, missing
+notebook, dead kernel) is recorded with score 0 on the cells it lost and a one-line
+reason; it never vanishes.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import hashlib
+import itertools
 import logging
 import math
 import os
+import queue
 import shutil
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -51,7 +58,6 @@ from autograder.discover import LEDGER, digest_folder, discover, linked, read_le
 from autograder.execute import (
     NOTEBOOK_TIMEOUT_FACTOR,
     Executor,
-    Task,
     assignment_files,
     package_course_root,
 )
@@ -59,10 +65,11 @@ from autograder.gradebook import (
     Kept,
     awaiting_grades,
     ensure_assignments,
+    grading_lock,
     has_submission,
     kept_path,
+    notebook_records,
     open_gradebook,
-    release_gradebooks,
     restore_duedate,
     shared_engines,
     submitted_students,
@@ -73,25 +80,64 @@ from autograder.plan import Plan
 from autograder.prepare import Job, Preparer, compiled_metadata_schemas
 from autograder.record import Outcome, Recorder
 from autograder.summary import Outcomes, ProgressBar, Quiet
+from autograder.worker import Graded, Shared, Work, failure, grade_notebook
 
 __all__ = ["LEDGER", "Grader", "Outcome", "Outcomes", "grade"]
 log = logging.getLogger("autograder")
 
 
-@dataclass
-class Shared:
-    """What every notebook of one assignment shares in a run (read once)."""
+def read_shared(root: Path, assignment: str, notebooks: list[str], gb) -> Shared:
+    """What every notebook of ``assignment`` shares in a run: what the trusted kernel
+    runs (from the instructor's notebooks), the files beside the notebooks, and the
+    gradebook's records of its cells."""
+    folder = root / "source" / assignment
+    plans = {
+        name: Plan.from_source(nbformat.read(folder / f"{name}.ipynb", as_version=4))
+        for name in notebooks
+    }
+    return Shared(
+        assignment=assignment,
+        plans=plans,
+        files=assignment_files(folder),
+        records=notebook_records(gb, assignment, notebooks),
+    )
 
-    plans: dict[str, Plan]  # notebook -> what the trusted kernel runs
-    files: dict[str, bytes]  # the assignment's files beside its notebooks
 
-    @classmethod
-    def of(cls, folder: Path, notebooks: list[str]) -> Shared:
-        plans = {
-            name: Plan.from_source(nbformat.read(folder / f"{name}.ipynb", as_version=4))
-            for name in notebooks
-        }
-        return cls(plans=plans, files=assignment_files(folder))
+class LocalBackend:
+    """Notebooks graded on this machine, ``workers`` at once, in threads."""
+
+    def __init__(self, executor: Executor, workers: int, config):
+        self.executor, self.config = executor, config
+        self.capacity = 2 * workers  # enough prepared to keep every thread busy
+        self.pool = concurrent.futures.ThreadPoolExecutor(workers)
+        self.done: queue.SimpleQueue = queue.SimpleQueue()
+        self.shared: dict[str, Shared] = {}
+
+    def start(self, shared: dict[str, Shared]) -> None:
+        self.shared = shared
+        if self.executor.zygote is not None:
+            self.executor.zygote.ensure()  # from the main thread, which outlives it
+
+    def submit(self, key, work: Work) -> None:
+        self.pool.submit(self._grade, key, work)
+
+    def _grade(self, key, work: Work) -> None:
+        try:
+            graded = grade_notebook(work, self.shared[work.assignment], self.config, self.executor)
+        except BaseException as error:  # never lose a notebook, whatever happened
+            graded = Graded(work.notebook, failure=failure("executing", work.label, error))
+        self.done.put((key, graded))
+
+    def next_done(self):
+        """The next notebook graded: ``(key, Graded)`` (blocks)."""
+        return self.done.get()
+
+    def describe(self) -> str:
+        return ""
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.executor.close()
 
 
 class Grader:
@@ -110,6 +156,8 @@ class Grader:
         progress,
         warm: bool = True,
         rebuild: tuple[str, ...] = (),
+        db_url: str | None = None,
+        cluster: str | None = None,
         due=None,
     ):
         self.root = root
@@ -119,19 +167,23 @@ class Grader:
         self.workers = max(1, int(workers))
         self.force = force
         self.progress = progress
+        #: Seconds the coordinator spent on its own share (reading, recording), and on
+        #: how many notebooks: what one coordinator costs per notebook (``make bench``).
+        self.coordinator_seconds = 0.0
+        self.coordinator_cpu_seconds = 0.0
         # nbgrader's gradebook code trips SQLAlchemy's autoflush warnings; they are noise.
         self.shared: dict[str, Shared] = {}  # assignment -> what its notebooks share
         warnings.filterwarnings("ignore", category=SAWarning)
         self.config = load_config(root)
         self.config.NbGraderAPI.log_level = logging.ERROR
-        self.db_url = gradebook_url(self.config, root)
+        self.db_url = gradebook_url(self.config, root, db_url)
         self.config.CourseDirectory.db_url = self.db_url
         self.course_id = course_id(self.config)
         check_gradebook(self.db_url, must_exist=False)
         cell_timeout = _cell_timeout(
             timeout if timeout is not None else self.config.Execute.get("timeout", 30)
         )
-        self.prepare = Preparer(self.config, db_url=self.db_url, course_id=self.course_id)
+        self.prepare = Preparer()
         self.record = Recorder(self.config, root=root, db_url=self.db_url, course_id=self.course_id)
         self.scratch = Path(tempfile.mkdtemp(prefix="autograder-grade-"))
         os.chmod(self.scratch, 0o711)  # kernels may pass through, not list
@@ -141,6 +193,24 @@ class Grader:
         package = package_course_root()
         hidden = {root, submissions.resolve(), self.scratch} | ({package} if package else set())
         hide = tuple(sorted(p for p in hidden if p.exists()))
+        limits = sandboxing.Limits(
+            memory_bytes=memory_bytes, cpu_seconds=cell_timeout * NOTEBOOK_TIMEOUT_FACTOR
+        )
+        self.executor = None
+        if cluster:
+            from autograder.cluster import ClusterBackend, Settings, environment
+
+            settings = Settings(
+                config=self.config,
+                cell_timeout=cell_timeout,
+                memory_bytes=memory_bytes,
+                isolate=isolate and bool(sandboxing.bubblewrap()),
+                warm=warm,
+                hide=tuple(str(p) for p in hide),
+                fingerprint=environment(isolate and bool(sandboxing.bubblewrap())),
+            )
+            self.backend = ClusterBackend(cluster, settings)
+            return
         self.executor = Executor(
             self.config,
             cell_timeout=cell_timeout,
@@ -148,83 +218,61 @@ class Grader:
             scratch=self.scratch,
             hide=hide,
             isolate=isolate,
-            limits=sandboxing.Limits(
-                memory_bytes=memory_bytes, cpu_seconds=cell_timeout * NOTEBOOK_TIMEOUT_FACTOR
-            ),
+            limits=limits,
             warm=warm,
         )
+        self.backend = LocalBackend(self.executor, self.workers, self.config)
 
     def gradebook(self):
         return open_gradebook(self.db_url, self.course_id)
 
-    def execute(self, job: Job) -> Job:
-        job.started = time.monotonic()
-        if job.failure:
-            return job
-        shared = self.shared[job.assignment]
-        try:
-            for name, notebook in job.notebooks.items():
-                task = Task(
-                    label=f"{job.student}/{job.assignment}/{name}",
-                    notebook=notebook,
-                    plan=shared.plans[name],
-                    files=shared.files,
-                )
-                executed = self.executor.execute(task)
-                job.second_kernel += executed.second_kernel
-                if executed.problem:
-                    job.problems[name] = f"{name}.ipynb: {executed.problem}"
-        except Exception as error:  # the grader's fault, not the student's: say so, go on
-            job.failure = _failure("executing", job, error)
-        return job
-
-    def _prepare(self, job: Job, notebooks: list[str]) -> None:
-        try:
-            self.prepare(job, notebooks)
-        except Exception as error:
-            release_gradebooks(self.prepare.sanitize)
-            job.failure = _failure("preparing", job, error)
-
     def _record(self, job: Job, notebooks: list[str]) -> Outcome:
         if not job.failure:
             try:
-                return self.record(job, notebooks)
+                return self.record(job, job.graded, notebooks, self.shared[job.assignment].files)
             except Exception as error:
-                job.failure = _failure("recording", job, error)
+                job.failure = failure("recording", f"{job.student}/{job.assignment}", error)
         return self.record.failed(job, notebooks)
 
     def run(self, names: list[str]) -> Outcomes:
         try:
-            with shared_engines(), compiled_metadata_schemas():
+            with (
+                grading_lock(self.db_url, self.course_id, names) as setting_up,
+                shared_engines(),
+                compiled_metadata_schemas(),
+            ):
+                self.setting_up = setting_up
                 return self._run(names)
         finally:
-            self.executor.close()
+            self.backend.close()
             shutil.rmtree(self.scratch, ignore_errors=True)
 
     def _run(self, names: list[str]) -> Outcomes:
         found = discover(self.submissions, names)
-        for name in self.rebuild:  # before the records are made again from source/
-            present = {student for student, assignment, _ in found if assignment == name}
-            take_apart(self.root, self.db_url, self.course_id, name, present)
-        records = ensure_assignments(
-            self.root,
-            self.db_url,
-            self.course_id,
-            sorted({a for _, a, _ in found} | set(self.rebuild) | set(names if self.due else ())),
-        )
-        # What every notebook of an assignment shares: what the trusted kernel runs (from
-        # the instructor's notebooks) and the files beside the notebooks.
-        self.shared = {
-            name: Shared.of(self.root / "source" / name, records.notebooks[name])
-            for name in records.notebooks
-        }
+        with self.setting_up():  # one run at a time makes tables and records
+            for name in self.rebuild:  # before the records are made again from source/
+                present = {student for student, assignment, _ in found if assignment == name}
+                take_apart(self.root, self.db_url, self.course_id, name, present)
+            records = ensure_assignments(
+                self.root,
+                self.db_url,
+                self.course_id,
+                sorted(
+                    {a for _, a, _ in found} | set(self.rebuild) | set(names if self.due else ())
+                ),
+            )
+            with self.gradebook() as gb:
+                self.shared = {
+                    name: read_shared(self.root, name, records.notebooks[name], gb)
+                    for name in records.notebooks
+                }
         # Hand grades waiting to go back: this run's rebuilds, or one a killed run left.
         for name in names:
             kept = Kept.load(self.root, name)
             if kept is not None:
                 restore_duedate(self.db_url, self.course_id, kept)
                 self.record.kept[name] = kept
-        # Before preparing: nbgrader's late penalty is worked out when a submission is
+        # Before recording: nbgrader's late penalty is worked out when a submission is
         # recorded, against the due date in the gradebook.
         due_notes = set_due(self.db_url, self.course_id, names, self.due) if self.due else []
         outcomes, jobs = [], []
@@ -249,18 +297,9 @@ class Grader:
                 continue
             jobs.append(Job(student, assignment, folder, digest))
         self.progress.start(len(jobs), len(outcomes))
-        if jobs and self.executor.zygote is not None:
-            self.executor.zygote.ensure()  # from the main thread, which outlives it
-        with concurrent.futures.ThreadPoolExecutor(self.workers) as pool:
-            running = {}
-            for job in jobs:
-                self._prepare(job, records.notebooks[job.assignment])
-                running[pool.submit(self.execute, job)] = job
-            for future in concurrent.futures.as_completed(running):
-                job = future.result()
-                outcome = self._record(job, records.notebooks[job.assignment])
-                outcomes.append(outcome)
-                self.progress.update(outcome)
+        if jobs:
+            self.backend.start(self.shared)
+        outcomes += self._stream(jobs, records.notebooks)
         self.progress.finish()
         notes = [
             f"source/{name} changed since it was last graded: its gradebook records were "
@@ -291,6 +330,59 @@ class Grader:
             skipped=skipped,
         )
 
+    def _stream(self, jobs: list[Job], notebooks: dict[str, list[str]]) -> list[Outcome]:
+        """Grade ``jobs``, keeping only as many prepared at once as the backend can work
+        on: the coordinator's memory follows the work in flight, not the class."""
+        outcomes = []
+        waiting = iter(jobs)
+        clock = time.perf_counter
+        in_flight: dict[int, Job] = {}  # key -> job, one key per notebook
+        keys = itertools.count()
+
+        def record(job: Job) -> None:
+            began, cpu = clock(), time.thread_time()
+            outcome = self._record(job, notebooks[job.assignment])
+            self.coordinator_seconds += clock() - began
+            self.coordinator_cpu_seconds += time.thread_time() - cpu
+            job.graded = {}  # the notebooks' text is no longer needed
+            outcomes.append(outcome)
+            self.progress.update(outcome)
+
+        while True:
+            while len(in_flight) < self.backend.capacity:
+                job = next(waiting, None)
+                if job is None:
+                    break
+                job.started = time.monotonic()
+                began, cpu = clock(), time.thread_time()
+                try:
+                    found = self.prepare(job, notebooks[job.assignment])
+                except Exception as error:
+                    job.failure = failure("preparing", f"{job.student}/{job.assignment}", error)
+                    found = {}
+                self.coordinator_seconds += clock() - began
+                self.coordinator_cpu_seconds += time.thread_time() - cpu
+                job.pending = len(found)
+                if not found:
+                    record(job)
+                for name, data in found.items():
+                    key = next(keys)
+                    in_flight[key] = job
+                    self.backend.submit(key, Work(job.student, job.assignment, name, data))
+            if not in_flight:
+                return outcomes
+            key, graded = self.backend.next_done()
+            job = in_flight.pop(key)
+            job.graded[graded.notebook] = graded
+            job.second_kernel += graded.second_kernel
+            if graded.problem:
+                job.problems[graded.notebook] = graded.problem
+            if graded.failure and not job.failure:
+                job.failure = graded.failure
+            job.pending -= 1
+            if job.pending == 0:
+                record(job)
+
     def _rebuilt(self, name: str) -> str:
         """What a rebuild kept and dropped; the kept file goes once all is restored."""
         kept = self.record.kept[name]
@@ -317,21 +409,8 @@ class Grader:
         return line
 
     def _kernels(self) -> str:
-        """Two lines: how kernels were started, and which limits were enforced."""
-        zygote = self.executor.zygote
-        two = "two kernels per notebook (the student's cells; the tests)"
-        if zygote is None:
-            started = f"{two}, started from scratch"
-        elif zygote.failure:
-            started = (
-                f"WARNING: the warm kernel parent failed ({zygote.failure}); {two}, "
-                "started from scratch from then on"
-            )
-        else:
-            started = f"{two}, forked from a warm parent"
-            if not zygote.namespaces:
-                started += " (WARNING: without a pid and mount namespace each)"
-        return f"{started}\n{self.executor.describe_limits()}"
+        """How the run started its kernels, and which limits were enforced."""
+        return self.backend.describe() or describe_kernels(self.executor)
 
     def _left_stale(self, assignment: str, graded: set[str]) -> str:
         """ ", except 2 not in this run (ann, bob), still scored with the old tests: grade
@@ -358,13 +437,22 @@ class Grader:
             return awaiting_grades(gb.find_submission(assignment, student))
 
 
-def _failure(stage: str, job: Job, error: Exception) -> str:
-    """One line for a submission whose grading raised: the grader's own fault, logged in
-    full, said in one line, and the rest of the class goes on."""
-    log.debug("%s %s/%s failed", stage, job.student, job.assignment, exc_info=True)
-    lines = str(error).strip().splitlines()
-    detail = f"{type(error).__name__}: {lines[0][:160]}" if lines else type(error).__name__
-    return f"the grader failed while {stage} {job.student}/{job.assignment} ({detail})"
+def describe_kernels(executor: Executor) -> str:
+    """Two lines: how ``executor`` started its kernels, and which limits were enforced."""
+    zygote = executor.zygote
+    two = "two kernels per notebook (the student's cells; the tests)"
+    if zygote is None:
+        started = f"{two}, started from scratch"
+    elif zygote.failure:
+        started = (
+            f"WARNING: the warm kernel parent failed ({zygote.failure}); {two}, "
+            "started from scratch from then on"
+        )
+    else:
+        started = f"{two}, forked from a warm parent"
+        if not zygote.namespaces:
+            started += " (WARNING: without a pid and mount namespace each)"
+    return f"{started}\n{executor.describe_limits()}"
 
 
 #: The longest --timeout accepted, per cell: a day. A notebook gets ten times it.
@@ -398,6 +486,8 @@ def grade(
     warm: bool = True,
     rebuild: bool = False,
     due: str | None = None,
+    db_url: str | None = None,
+    cluster: str | None = None,
 ) -> Outcomes:
     """Autograde every submission under ``submissions/<student>/<assignment>/``.
 
@@ -438,6 +528,13 @@ def grade(
         the gradebook and stays for later runs; without it, the gradebook's own is used.
         Each submission's ``timestamp.txt`` against it gives nbgrader's late penalty
         (:mod:`autograder.late`).
+    db_url : str, optional
+        The gradebook's database URL (default: ``CourseDirectory.db_url`` from
+        ``nbgrader_config.py``, else ``gradebook.db`` at the root): ``sqlite:///...`` or
+        ``postgresql+psycopg://user@host/database``.
+    cluster : str, optional
+        A Dask scheduler's address (``tcp://host:8786``, ``tls://...``): the notebooks
+        are graded on its workers (:mod:`autograder.cluster`), ``workers`` is not used.
 
     Returns
     -------
@@ -474,5 +571,7 @@ def grade(
         warm=warm,
         rebuild=tuple(names) if rebuild else (),
         due=due_date,
+        db_url=db_url,
+        cluster=cluster,
     )
     return grader.run(names)

@@ -1,9 +1,11 @@
 """Grading, stage 2 of 5: prepare a submission (discover → prepare → execute → record → summarize).
 
-The student and the submission are entered in the gradebook, and each notebook is read
-and sanitized with nbgrader's own preprocessors, which put the instructor's test cells
-back (deleted ones included) from the gradebook's records. A notebook that cannot be
-read gets a one-line reason that says where it breaks; it is graded 0, never dropped.
+The coordinator reads each notebook of the submission as bytes (:class:`Preparer`);
+where the notebook is graded (a grader thread, a cluster's worker) it is parsed and
+sanitized with nbgrader's own preprocessors (:func:`sanitize`), which put the
+instructor's test cells back (deleted ones included) from the gradebook's records, given
+to them as data. A notebook that cannot be read gets a one-line reason that says where
+it breaks; it is graded 0, never dropped.
 """
 
 from __future__ import annotations
@@ -15,20 +17,23 @@ from pathlib import Path
 
 import nbformat
 from nbformat import NotebookNode
+from nbgrader.preprocessors import OverwriteCells, OverwriteKernelspec
 
 from autograder.discover import found_notebooks, linked
-from autograder.gradebook import open_gradebook, release_gradebooks
 from autograder.late import read_timestamp
 
 # nbgrader's autograde pipeline, split where execution happens (nbgrader's
 # converters/autograde.py keeps it as sanitize_preprocessors + autograde_preprocessors;
-# the second half is record.RECORD). Order matters: OverwriteCells must run before
+# the second half is record.POSTPROCESS). Order matters: OverwriteCells must run before
 # CheckCellMetadata.
+# OverwriteKernelspec and OverwriteCells read the gradebook's records as data
+# (:class:`~autograder.gradebook.RecordsGradebook`), so that sanitizing runs wherever the
+# notebook is graded.
 SANITIZE = (
     "ClearOutput",
     "DeduplicateIds",
-    "OverwriteKernelspec",
-    "OverwriteCells",
+    "OverwriteKernelspecFromRecords",
+    "OverwriteCellsFromRecords",
     "CheckCellMetadata",
 )
 
@@ -41,12 +46,14 @@ class Job:
     assignment: str
     folder: Path
     digest: str
-    notebooks: dict[str, NotebookNode] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)  # notebook -> one-line reason
     started: float = 0.0
-    failure: str = ""  # the grader itself failed on this submission: why, in one line
+    timestamp: object = None  # the time in its timestamp.txt (a datetime), if any
     timestamp_problem: str = ""  # why timestamp.txt could not be used, if it could not
+    failure: str = ""  # the grader itself failed on this submission: why, in one line
     second_kernel: float = 0.0  # seconds the trusted kernel took: its start and its cells
+    graded: dict = field(default_factory=dict)  # notebook -> worker.Graded, as they come
+    pending: int = 0  # notebooks still being graded
 
 
 class _CompiledSchemas:
@@ -87,19 +94,19 @@ def compiled_metadata_schemas():
 
 
 def nbgrader_steps(names, config) -> list:
-    """nbgrader's preprocessors ``names``, configured for the course (with the grader's
-    own version of a step where :data:`autograder.gradebook.OWN_STEPS` has one)."""
+    """nbgrader's preprocessors ``names``, configured for the course (or the grader's own
+    version of one, named ``...FromRecords``)."""
     from nbconvert.preprocessors import ClearMetadataPreprocessor
     from nbgrader import preprocessors
 
-    from autograder.gradebook import OWN_STEPS
+    own = {
+        "OverwriteCellsFromRecords": OverwriteCellsFromRecords,
+        "OverwriteKernelspecFromRecords": OverwriteKernelspecFromRecords,
+        "ClearMetadataPreprocessor": ClearMetadataPreprocessor,
+    }
 
     def build(name):
-        cls = OWN_STEPS.get(name) or (
-            ClearMetadataPreprocessor
-            if name == "ClearMetadataPreprocessor"
-            else getattr(preprocessors, name)
-        )
+        cls = own.get(name) or getattr(preprocessors, name)
         return cls(config=config)
 
     return [build(name) for name in names]
@@ -111,43 +118,35 @@ def run_steps(steps, notebook: NotebookNode, resources: dict):
     return notebook, resources
 
 
-def resources(job: Job, name: str, db_url: str) -> dict:
-    """What nbgrader's preprocessors expect to be told about the notebook at hand."""
+def resources(student: str, assignment: str, name: str, records=None) -> dict:
+    """What nbgrader's preprocessors expect to be told about the notebook at hand
+    (``records``: the gradebook's records as data, a
+    :class:`~autograder.gradebook.RecordsGradebook`)."""
     return {
         "unique_key": name,
         "output_files_dir": f"{name}_files",
         "nbgrader": {
-            "student": job.student,
-            "assignment": job.assignment,
+            "student": student,
+            "assignment": assignment,
             "notebook": name,
-            "db_url": db_url,
+            "db_url": None,  # nothing here opens the gradebook
+            "records": records,
         },
     }
 
 
 class Preparer:
-    """Stage 2, run on the main thread (the only one that writes the gradebook)."""
+    """Stage 2, the coordinator's part (main thread): which notebooks a submission holds,
+    read as bytes. A notebook that is a link or missing gets its one-line reason here;
+    everything else is decided where the notebook is graded (:func:`sanitize`)."""
 
-    def __init__(self, config, *, db_url: str, course_id: str):
-        self.db_url, self.course_id = db_url, course_id
-        self.sanitize = nbgrader_steps(SANITIZE, config)
-
-    def __call__(self, job: Job, notebook_names: list[str]) -> None:
-        with open_gradebook(self.db_url, self.course_id) as gb:
-            recorded = {
-                name: {cell.name for cell in gb.find_notebook(name, job.assignment).source_cells}
-                for name in notebook_names
-            }
-            gb.update_or_create_student(job.student)
-            # nbgrader's model of late work: the time in timestamp.txt, none if absent
-            # (a time recorded earlier is kept, as nbgrader does); one that cannot be
-            # read is reported and the submission graded as on time.
-            stamp, job.timestamp_problem = read_timestamp(job.folder)
-            if stamp is not None or job.timestamp_problem:
-                gb.update_or_create_submission(job.assignment, job.student, timestamp=stamp)
-            else:
-                gb.update_or_create_submission(job.assignment, job.student)
+    def __call__(self, job: Job, notebook_names: list[str]) -> dict[str, bytes]:
+        # nbgrader's model of late work: the time in timestamp.txt, none if absent (a time
+        # recorded earlier is kept, as nbgrader does); one that cannot be read is
+        # reported and the submission graded as on time.
+        job.timestamp, job.timestamp_problem = read_timestamp(job.folder)
         link = linked(job.folder)
+        found = {}
         for name in notebook_names:
             path = job.folder / f"{name}.ipynb"
             if link is not None or path.is_symlink():
@@ -159,34 +158,64 @@ class Preparer:
                     found_notebooks(job.folder)
                 )
                 continue
-            try:
-                notebook = nbformat.reads(notebook_text(path), as_version=4)
-                notebook = demote_duplicates(notebook, recorded[name])
-                try:
-                    notebook, _ = run_steps(
-                        self.sanitize, notebook, resources(job, name, self.db_url)
-                    )
-                except Exception:
-                    release_gradebooks(self.sanitize)
-                    raise
-            except Unreadable as error:
-                job.problems[name] = f"{name}.ipynb is not a readable notebook ({error})"
-                continue
-            except KeyError as error:  # nbgrader cannot place a missing test cell
-                job.problems[name] = (
-                    f"{name}.ipynb has lost the nbgrader cells around {error.args[0]!r} "
-                    "(deleted, or pasted into a new notebook): copy the answers into a fresh "
-                    "copy of the released notebook"
-                )
-                continue
-            except Exception as error:
-                detail = str(error).strip().splitlines()
-                job.problems[name] = (
-                    f"{name}.ipynb is not a readable notebook "
-                    f"({type(error).__name__}: {detail[0][:120] if detail else ''})"
-                )
-                continue
-            job.notebooks[name] = notebook
+            found[name] = path.read_bytes()
+        return found
+
+
+class OverwriteCellsFromRecords(OverwriteCells):
+    """nbgrader's OverwriteCells, reading the gradebook's records as data."""
+
+    def preprocess(self, nb, resources):
+        self.notebook_id = resources["nbgrader"]["notebook"]
+        self.assignment_id = resources["nbgrader"]["assignment"]
+        self.gradebook = resources["nbgrader"]["records"]
+        nb, resources = super(OverwriteCells, self).preprocess(nb, resources)
+        if self.add_missing_cells:
+            nb, resources = self.add_missing_grade_cells(nb, resources)
+            nb, resources = self.add_missing_task_cells(nb, resources)
+        return nb, resources
+
+
+class OverwriteKernelspecFromRecords(OverwriteKernelspec):
+    """nbgrader's OverwriteKernelspec, reading the gradebook's records as data."""
+
+    def preprocess(self, nb, resources):
+        records = resources["nbgrader"]["records"]
+        kernelspec = records.find_notebook(
+            resources["nbgrader"]["notebook"], resources["nbgrader"]["assignment"]
+        ).kernelspec
+        if kernelspec is not None:
+            kernelspec = json.loads(kernelspec)
+        if kernelspec:
+            nb.metadata["kernelspec"] = kernelspec
+        return nb, resources
+
+
+def sanitize(
+    data: bytes, name: str, steps, resources: dict, recorded: set[str]
+) -> tuple[NotebookNode | None, str]:
+    """The submitted notebook ``name`` read from ``data`` and sanitized by nbgrader's
+    preprocessors ``steps`` (from :func:`nbgrader_steps`, with the records in
+    ``resources``); or None and the one-line reason it cannot be graded."""
+    try:
+        notebook = nbformat.reads(decode_notebook(data), as_version=4)
+        notebook = demote_duplicates(notebook, recorded)
+        notebook, _ = run_steps(steps, notebook, resources)
+    except Unreadable as error:
+        return None, f"{name}.ipynb is not a readable notebook ({error})"
+    except KeyError as error:  # nbgrader cannot place a missing test cell
+        return None, (
+            f"{name}.ipynb has lost the nbgrader cells around {error.args[0]!r} "
+            "(deleted, or pasted into a new notebook): copy the answers into a fresh "
+            "copy of the released notebook"
+        )
+    except Exception as error:
+        detail = str(error).strip().splitlines()
+        return None, (
+            f"{name}.ipynb is not a readable notebook "
+            f"({type(error).__name__}: {detail[0][:120] if detail else ''})"
+        )
+    return notebook, ""
 
 
 def demote_duplicates(notebook: NotebookNode, recorded: set[str] | None = None) -> NotebookNode:
@@ -220,9 +249,13 @@ class Unreadable(ValueError):
 
 
 def notebook_text(path: Path) -> str:
-    """The notebook's text, checked to be UTF-8 JSON, so that a truncated or mangled file
-    is reported by where it breaks rather than by its first characters."""
-    data = path.read_bytes()
+    """The notebook's text, checked to be UTF-8 JSON (see :func:`decode_notebook`)."""
+    return decode_notebook(path.read_bytes())
+
+
+def decode_notebook(data: bytes) -> str:
+    """A notebook file's text, checked to be UTF-8 JSON, so that a truncated or mangled
+    file is reported by where it breaks rather than by its first characters."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:

@@ -1,11 +1,14 @@
 """Grading, stage 4 of 5: record the grades (discover → prepare → execute → record → summarize).
 
-nbgrader's own post-processing saves the autogrades (ignoring warnings, limiting output)
-and the autograded notebook is written to ``autograded/<student>/<assignment>/``, made
-inert first (:mod:`autograder.inert`: nothing in it runs in a viewer's browser). Only
-the main thread records, so the gradebook never sees two writers. The submission's
-ledger (:data:`autograder.discover.LEDGER`) is written last, after its grades are
-committed: a run killed midway regrades only what it had not finished.
+Where the notebook was graded, nbgrader's own post-processing cleaned its outputs
+(ignoring warnings, limiting output), each graded cell's score was computed as nbgrader's
+``SaveAutoGrades`` computes it, and the notebook was made inert (:func:`postprocess`;
+:mod:`autograder.inert`: nothing in it runs in a viewer's browser). The coordinator
+(:class:`Recorder`, main thread) then writes a submission's grades in one transaction,
+with nbgrader's rules (a hand grade is reviewed again, late penalties), and the
+autograded notebooks to ``autograded/<student>/<assignment>/``. The submission's ledger
+(:data:`autograder.discover.LEDGER`) is written last, after its grades are committed: a
+run killed midway regrades only what it had not finished.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import shutil
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -24,24 +26,20 @@ from nbformat.corpus.words import generate_corpus_id
 
 from autograder.course import write_atomically
 from autograder.discover import LEDGER, read_ledger
-from autograder.gradebook import Kept, awaiting_grades, open_gradebook, release_gradebooks
+from autograder.gradebook import NO_TIME, Kept, SubmissionWriter, engine_of, open_gradebook
 from autograder.inert import make_inert
 from autograder.late import assign_penalties, check_plugin, describe, effective_due
-from autograder.prepare import Job, nbgrader_steps, resources, run_steps
+from autograder.prepare import Job, run_steps
 
 log = logging.getLogger("autograder")
 
-# The second half of nbgrader's autograde pipeline (the first is prepare.SANITIZE).
-# Order matters: SaveAutoGrades must see the outputs after IgnorePattern and LimitOutput
-# have cleaned them.
-RECORD = (
-    "IgnorePattern",
-    "ClearMetadataPreprocessor",
-    "LimitOutput",
-    "SaveAutoGrades",
-    "AssignLatePenalties",
-    "CheckCellMetadata",
-)
+# The second half of nbgrader's autograde pipeline (the first is prepare.SANITIZE), where
+# the notebook was executed. Order matters: the scores (SaveAutoGrades' rule) are taken
+# from the outputs after IgnorePattern and LimitOutput have cleaned them; CheckCellMetadata
+# comes last, as in nbgrader. nbgrader's SaveAutoGrades and AssignLatePenalties are the
+# coordinator's (gradebook.SubmissionWriter).
+POSTPROCESS = ("IgnorePattern", "ClearMetadataPreprocessor", "LimitOutput")
+CHECK = ("CheckCellMetadata",)
 
 
 @dataclass
@@ -85,92 +83,109 @@ def give_cells_ids(notebook: NotebookNode) -> None:
             taken.add(cell.id)
 
 
+def autograde_scores(notebook: NotebookNode) -> tuple[dict, dict]:
+    """Each graded cell's auto score and each answer or task cell's auto comment, as
+    nbgrader's ``SaveAutoGrades`` computes them (``nbgrader.utils.determine_grade``)."""
+    from nbgrader import utils
+
+    grades, comments = {}, {}
+    for cell in notebook.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if utils.is_grade(cell):
+            grades[meta["grade_id"]] = utils.determine_grade(cell, log)[0]
+        if utils.is_solution(cell) or utils.is_task(cell):
+            unchanged = meta.get("checksum", None) == utils.compute_checksum(cell)
+            comments[meta["grade_id"]] = (
+                "No response." if unchanged and not utils.is_task(cell) else None
+            )
+    return grades, comments
+
+
+def postprocess(graded, notebook: NotebookNode, steps, checks, resources: dict) -> None:
+    """nbgrader's post-processing of an executed notebook, its scores, and the notebook
+    made inert, into ``graded`` (a :class:`autograder.worker.Graded`)."""
+    notebook, _ = run_steps(steps, notebook, resources)
+    graded.grades, graded.comments = autograde_scores(notebook)
+    notebook, _ = run_steps(checks, notebook, resources)
+    give_cells_ids(notebook)
+    # After the scores are taken: cleaning never changes one.
+    make_inert(notebook)
+    graded.answers = {
+        grade_id: source for (_, grade_id), source in _cell_sources("", notebook).items()
+    }
+    graded.text = nbformat.writes(notebook)
+
+
 class Recorder:
-    """Stage 4, run on the main thread."""
+    """Stage 4, the coordinator's part (main thread)."""
 
     def __init__(self, config, *, root: Path, db_url: str, course_id: str):
         self.root, self.db_url, self.course_id = root, db_url, course_id
         check_plugin(config, root)
-        self.steps = nbgrader_steps(RECORD, config)
+        self.writer = SubmissionWriter(config)
+        #: Assignments with a due date (their submissions' lateness is looked up).
+        self.due: dict[str, bool] = {}
+        self._engine = None
         #: Hand grades waiting to be put back, by assignment (``grade --rebuild``).
         self.kept: dict[str, Kept] = {}
 
-    def __call__(self, job: Job, notebook_names: list[str]) -> Outcome:
+    def __call__(self, job: Job, graded: dict, notebook_names: list[str], files: dict) -> Outcome:
+        """Record ``graded`` (notebook -> :class:`autograder.worker.Graded`); ``files``
+        are the assignment's other files, copied beside the autograded notebooks."""
         destination = self.root / "autograded" / job.student / job.assignment
-        graded_answers = _answers(destination, notebook_names)  # what a person may have graded
         kept = self.kept.get(job.assignment)
+        engine = self.engine()
         if kept is not None and job.student in kept.pending:
+            with engine.begin() as connection:
+                self.writer.ensure(connection, job.assignment, job.student, _time(job))
             with open_gradebook(self.db_url, self.course_id) as gb:
                 kept.restore(gb, job.student)
             kept.save(self.root)
-        shutil.rmtree(destination, ignore_errors=True)
-        destination.mkdir(parents=True)
-        source = self.root / "source" / job.assignment
-        for path in source.rglob("*"):
-            if path.is_file() and path.suffix != ".ipynb":
-                target = destination / path.relative_to(source)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy(path, target)
-        answers = {}
-        for name in notebook_names:
-            notebook = job.notebooks.get(name)
-            if notebook is None:
-                self._zero(job, name)
-                continue
-            notebook, _ = run_steps(self.steps, notebook, resources(job, name, self.db_url))
-            give_cells_ids(notebook)
-            # After SaveAutoGrades: the scores are saved before anything is cleaned.
-            make_inert(notebook)
-            nbformat.write(notebook, destination / f"{name}.ipynb")
-            answers.update(_cell_sources(name, notebook))
-        with open_gradebook(self.db_url, self.course_id) as gb:
-            submission = gb.find_submission(job.assignment, job.student)
-            # nbgrader asks for every hand grade to be reviewed after a regrade; one given
-            # to an answer that has not changed since stays final.
-            for notebook in submission.notebooks:
-                written = {cell.name for cell in notebook.notebook.solution_cells}
-                for grade in notebook.grades:
-                    key = (notebook.name, grade.name)
-                    if (
-                        grade.needs_manual_grade
-                        and grade.manual_score is not None
-                        and grade.name in written
-                        and key in graded_answers
-                        and answers.get(key) == graded_answers[key]
-                    ):
-                        grade.needs_manual_grade = False
-            gb.db.commit()
-            score, max_score = float(submission.score), float(submission.max_score)
-            manual = auto_score = 0.0
-            for notebook in submission.notebooks:
-                # A graded cell that is also an answer cell is graded by a person, whatever
-                # its state (a blank answer is scored 0 without one); the rest are tests.
-                by_hand = {cell.name for cell in notebook.notebook.solution_cells}
-                for grade in notebook.grades:
-                    if grade.name in by_hand:
-                        manual += float(grade.max_score)
-                    else:
-                        auto_score += float(grade.score or 0.0)
-            awaiting = awaiting_grades(submission)
-            late = _late(submission, job.timestamp_problem)
+        with engine.begin() as connection:  # one transaction: all the grades, or none
+            saved = self.writer.save(
+                connection,
+                job.assignment,
+                job.student,
+                _time(job),
+                {name: g.grades for name, g in graded.items() if g.text is not None},
+                {name: g.comments for name, g in graded.items() if g.text is not None},
+                earlier=lambda: _answers(destination, notebook_names),
+                answers={
+                    (name, grade_id): source
+                    for name, g in graded.items()
+                    for grade_id, source in g.answers.items()
+                },
+            )
+            _write_folder(destination, files, graded, notebook_names)
         outcome = Outcome(
             student=job.student,
             assignment=job.assignment,
             status="failed" if job.problems else "graded",
             reason="; ".join(job.problems[n] for n in sorted(job.problems)),
-            score=score,
-            max_score=max_score,
-            seconds=round(time.monotonic() - job.started, 2) if job.started else 0.0,
+            score=saved.score,
+            max_score=saved.max_score,
+            seconds=round(sum(g.seconds for g in graded.values()), 2),
             digest=job.digest,
             notebooks=dict(job.problems),
-            manual_points=manual,
-            auto_score=auto_score,
-            awaiting=awaiting,
+            manual_points=saved.manual_points,
+            auto_score=saved.auto_score,
+            awaiting=saved.awaiting,
             second_kernel=round(job.second_kernel, 3),
-            **late,
+            **self._late(job.assignment, job.student, job.timestamp_problem),
         )
         write_atomically(destination / LEDGER, json.dumps(asdict(outcome), indent=1))
         return outcome
+
+    def _late(self, assignment: str, student: str, problem: str) -> dict:
+        """The Outcome's late fields, from the gradebook; only where there can be any (an
+        assignment with a due date, or a timestamp that could not be read)."""
+        if assignment not in self.due:
+            with open_gradebook(self.db_url, self.course_id) as gb:
+                self.due[assignment] = gb.find_assignment(assignment).duedate is not None
+        if not (self.due[assignment] or problem):
+            return {}
+        with open_gradebook(self.db_url, self.course_id) as gb:
+            return _late(gb.find_submission(assignment, student), problem)
 
     def reassess_late(self, outcome: Outcome) -> None:
         """Work out the late penalty of an unchanged submission again if its due date
@@ -184,7 +199,7 @@ class Recorder:
             if (due.isoformat() if due is not None else "") == outcome.due:
                 return
         assign_penalties(
-            self.steps, outcome.student, outcome.assignment, self.db_url, self.course_id
+            [self.writer.late], outcome.student, outcome.assignment, self.db_url, self.course_id
         )
         with open_gradebook(self.db_url, self.course_id) as gb:
             submission = gb.find_submission(outcome.assignment, outcome.student)
@@ -197,10 +212,15 @@ class Recorder:
         if ledger:
             write_atomically(path, json.dumps({**ledger, **late}, indent=1))
 
+    def engine(self):
+        """The run's engine (shared: see :func:`autograder.gradebook.shared_engines`)."""
+        if self._engine is None:
+            self._engine = engine_of(self.db_url, self.course_id)
+        return self._engine
+
     def failed(self, job: Job, notebook_names: list[str]) -> Outcome:
         """Record a submission the grader could not grade (``job.failure`` says why):
         score 0 on every graded cell, a ledger, an outcome; never an exception."""
-        release_gradebooks(self.steps)
         outcome = Outcome(
             student=job.student,
             assignment=job.assignment,
@@ -212,19 +232,12 @@ class Recorder:
             auto_score=0.0,
         )
         try:
-            with open_gradebook(self.db_url, self.course_id) as gb:
-                gb.db.rollback()
-                gb.update_or_create_student(job.student)
-                submission = gb.update_or_create_submission(job.assignment, job.student)
-                for notebook in submission.notebooks:
-                    by_hand = {cell.name for cell in notebook.notebook.solution_cells}
-                    for grade in notebook.grades:
-                        grade.auto_score = 0
-                        grade.needs_manual_grade = False
-                        if grade.name in by_hand:
-                            outcome.manual_points += float(grade.max_score)
-                gb.db.commit()
-                outcome.max_score = float(submission.max_score)
+            with self.engine().begin() as connection:
+                saved = self.writer.save(
+                    connection, job.assignment, job.student, _time(job), {}, {}, zero_all=True
+                )
+            outcome.manual_points = saved.manual_points
+            outcome.max_score = saved.max_score
         except Exception:
             log.debug("recording %s/%s as failed", job.student, job.assignment, exc_info=True)
         destination = self.root / "autograded" / job.student / job.assignment
@@ -234,14 +247,10 @@ class Recorder:
             log.debug("writing the ledger of %s/%s", job.student, job.assignment, exc_info=True)
         return outcome
 
-    def _zero(self, job: Job, name: str) -> None:
-        """Score 0 on every graded cell of a notebook that could not be run."""
-        with open_gradebook(self.db_url, self.course_id) as gb:
-            submission = gb.find_submission_notebook(name, job.assignment, job.student)
-            for grade in submission.grades:
-                grade.auto_score = 0
-                grade.needs_manual_grade = False
-            gb.db.commit()
+
+def _time(job: Job):
+    """What to record as the submission's time (see SubmissionWriter.ensure)."""
+    return NO_TIME if job.timestamp_problem else job.timestamp
 
 
 def _late(submission, problem: str) -> dict:
@@ -252,6 +261,33 @@ def _late(submission, problem: str) -> dict:
         "late": describe(submission, problem),
         "due": due.isoformat() if due is not None else "",
     }
+
+
+def _write_folder(destination: Path, files: dict, graded: dict, notebook_names: list[str]) -> None:
+    """The autograded folder: the assignment's files and the autograded notebooks, and
+    nothing else (what an earlier grading left is removed; the rest is overwritten)."""
+    keep = {destination / LEDGER} | {destination / relative for relative in files}
+    keep |= {destination / f"{name}.ipynb" for name in notebook_names if _text(graded, name)}
+    if destination.is_dir():
+        for path in sorted(destination.rglob("*"), reverse=True):
+            if path not in keep and not (path.is_dir() and not path.is_symlink()):
+                path.unlink()
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+    destination.mkdir(parents=True, exist_ok=True)
+    for relative, content in files.items():
+        target = destination / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+    for name in notebook_names:
+        text = _text(graded, name)
+        if text is not None:
+            (destination / f"{name}.ipynb").write_text(text, encoding="utf-8")
+
+
+def _text(graded: dict, name: str) -> str | None:
+    found = graded.get(name)
+    return found.text if found is not None else None
 
 
 def _cell_sources(name: str, notebook) -> dict[tuple[str, str], str]:

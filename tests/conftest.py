@@ -38,3 +38,7 @@ def course_copy(tmp_path: Path) -> Path:
         shutil.copytree(ROOT / name, root / name)
     shutil.copy(ROOT / "nbgrader_config.py", root)
     return root
+
+
+# Real services (a PostgreSQL server, a Dask cluster), started once for the tests that ask.
+from tests.services import dask_cluster, postgres  # noqa: E402, F401

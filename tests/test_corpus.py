@@ -68,14 +68,23 @@ def one_kernel_scores(root, assignment: str, student: str) -> dict[str, float]:
     from nbgrader.utils import determine_grade
 
     from autograder.course import course_id, gradebook_url, load_config
+    from autograder.gradebook import RecordsGradebook, notebook_records, open_gradebook
     from autograder.plan import is_test
-    from autograder.prepare import Job, Preparer
+    from autograder.prepare import SANITIZE, nbgrader_steps, resources, sanitize
 
     config = load_config(root)
-    job = Job(student, assignment, root / "submitted" / student / assignment, "")
     url = gradebook_url(config, root)
-    Preparer(config, db_url=url, course_id=course_id(config))(job, [assignment])
-    notebook = job.notebooks[assignment]
+    with open_gradebook(url, course_id(config)) as gb:
+        records = notebook_records(gb, assignment, [assignment])
+    path = root / "submitted" / student / assignment / f"{assignment}.ipynb"
+    notebook, problem = sanitize(
+        path.read_bytes(),
+        assignment,
+        nbgrader_steps(SANITIZE, config),
+        resources(student, assignment, assignment, RecordsGradebook(records)),
+        records[assignment].names,
+    )
+    assert notebook is not None, problem
     folder = root / "source" / assignment
     NotebookClient(
         notebook, timeout=60, allow_errors=True, resources={"metadata": {"path": str(folder)}}
