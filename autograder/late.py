@@ -228,14 +228,13 @@ def assign_penalties(steps, student: str, assignment: str, db_url: str, course_i
     import nbformat
 
     from autograder.gradebook import open_gradebook
-    from autograder.prepare import Job, resources
 
     step = next(s for s in steps if type(s).__name__ == "AssignLatePenalties")
     with open_gradebook(db_url, course_id) as gb:
         names = [nb.name for nb in gb.find_submission(assignment, student).notebooks]
-    job = Job(student, assignment, Path(), "")
     for name in names:
-        step(nbformat.v4.new_notebook(), resources(job, name, db_url))
+        where = {"student": student, "assignment": assignment, "notebook": name}
+        step(nbformat.v4.new_notebook(), {"nbgrader": {**where, "db_url": db_url}})
 
 
 def late_notes(outcomes, config) -> list[str]:
