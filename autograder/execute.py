@@ -123,6 +123,7 @@ class Executor:
         self._lock = threading.Lock()
         self._plans: dict[tuple[str, str], Plan] = {}
         self._run = itertools.count()
+        self._running: set[_NotebookRun] = set()  # for kill_running
 
     def close(self) -> None:
         """Stop the warm parent and remove the run's cgroups (after the last notebook)."""
@@ -140,6 +141,15 @@ class Executor:
             f"{self.cell_timeout} s per cell"
         )
 
+    def kill_running(self) -> None:
+        """Kill the kernels of every notebook running now (a run told to stop): each
+        returns as if its kernels had died. Kernels still starting are missed: call it
+        again until the notebooks have returned."""
+        with self._lock:
+            running = list(self._running)
+        for run in running:
+            run._kill_all()
+
     def uid(self) -> int:
         with self._lock:
             return next(self._uids)
@@ -156,9 +166,13 @@ class Executor:
     def execute(self, notebook: NotebookNode, job: Job, name: str, assignment_files: Path) -> str:
         """Execute ``notebook`` in place; return a one-line problem, or "" if none."""
         run = _NotebookRun(self, notebook, job, name, assignment_files)
+        with self._lock:
+            self._running.add(run)
         try:
             problem = run.run()
         finally:
+            with self._lock:
+                self._running.discard(run)
             mark_unfinished_tests(notebook)
         return f"{name}.ipynb: {problem}" if problem else ""
 

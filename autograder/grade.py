@@ -27,6 +27,7 @@ import logging
 import math
 import os
 import shutil
+import sqlite3
 import tempfile
 import time
 import warnings
@@ -34,6 +35,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import SAWarning
 
+from autograder import backup
 from autograder import sandbox as sandboxing
 from autograder.course import (
     CourseError,
@@ -44,6 +46,7 @@ from autograder.course import (
     find_root,
     gradebook_url,
     load_config,
+    sqlite_path,
 )
 from autograder.discover import LEDGER, digest_folder, discover, linked, read_ledger, unrecognized
 from autograder.execute import NOTEBOOK_TIMEOUT_FACTOR, Executor, package_course_root
@@ -62,6 +65,7 @@ from autograder.gradebook import (
 )
 from autograder.prepare import Job, Preparer
 from autograder.record import Outcome, Recorder
+from autograder.recovery import DEATHS, DIED_TWICE, InProgress, StopRequest
 from autograder.summary import Outcomes, ProgressBar, Quiet
 
 __all__ = ["LEDGER", "Grader", "Outcome", "Outcomes", "grade"]
@@ -91,6 +95,9 @@ class Grader:
         self.workers = max(1, int(workers))
         self.force = force
         self.progress = progress
+        self.isolate = isolate
+        self.marks = InProgress(root)  # what is being graded, for a rerun after a death
+        self.stop = StopRequest()  # Ctrl+C and SIGTERM, answered between two steps
         # nbgrader's gradebook code trips SQLAlchemy's autoflush warnings; they are noise.
         warnings.filterwarnings("ignore", category=SAWarning)
         self.config = load_config(root)
@@ -135,7 +142,10 @@ class Grader:
             return job
         source = self.root / "source" / job.assignment
         try:
+            self.marks.begin(job.student, job.assignment, job.digest)  # before any kernel
             for name, notebook in job.notebooks.items():
+                if self.stop:
+                    break  # the run is stopping: this submission is left for the next
                 problem = self.executor.execute(notebook, job, name, source)
                 if problem:
                     job.problems[name] = problem
@@ -160,11 +170,26 @@ class Grader:
 
     def run(self, names: list[str]) -> Outcomes:
         try:
-            with shared_engines():
+            with self.stop, shared_engines():
+                self._back_up()
                 return self._run(names)
         finally:
+            self.marks.release_all()  # what this run began and did not record: no death
             self.executor.close()
             shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def _back_up(self) -> None:
+        """Copy an SQLite gradebook before the run changes it (the newest three are kept)."""
+        path = sqlite_path(self.db_url)
+        if path is None:
+            return  # a database server's gradebook is its administrator's to back up
+        try:
+            backup.back_up(path)
+        except (OSError, sqlite3.Error) as error:
+            raise CourseError(
+                f"cannot back up the gradebook {path} into {backup.folder(path)} before "
+                f"grading ({error}); nothing was changed"
+            ) from None
 
     def _run(self, names: list[str]) -> Outcomes:
         found = discover(self.submissions, names)
@@ -204,18 +229,24 @@ class Grader:
                 continue
             jobs.append(Job(student, assignment, folder, digest))
         self.progress.start(len(jobs), len(outcomes))
-        if jobs and self.executor.zygote is not None:
+        # A submission an earlier run died while grading is graded alone, after the rest,
+        # so that a second death is its own; after two it is not graded again.
+        deaths = {id(job): self._deaths(job) for job in jobs}
+        given_up = [job for job in jobs if deaths[id(job)] >= DEATHS]
+        suspects = [job for job in jobs if deaths[id(job)] == DEATHS - 1]
+        batches = [[job for job in jobs if not deaths[id(job)]], *([job] for job in suspects)]
+        for job in given_up:
+            job.failure = DIED_TWICE
+            outcomes.append(self._finish(job, records.notebooks[job.assignment]))
+            self.progress.update(outcomes[-1])
+        left: list[Job] = []  # not graded: the run was stopped first
+        if any(batches) and self.executor.zygote is not None and not self.stop:
             self.executor.zygote.ensure()  # from the main thread, which outlives it
         with concurrent.futures.ThreadPoolExecutor(self.workers) as pool:
-            running = {}
-            for job in jobs:
-                self._prepare(job, records.notebooks[job.assignment])
-                running[pool.submit(self.execute, job)] = job
-            for future in concurrent.futures.as_completed(running):
-                job = future.result()
-                outcome = self._record(job, records.notebooks[job.assignment])
-                outcomes.append(outcome)
-                self.progress.update(outcome)
+            for batch in batches:
+                done, unfinished = self._grade(pool, batch, records)
+                outcomes += done
+                left += unfinished
         self.progress.finish()
         notes = [
             f"source/{name} changed since it was last graded: its gradebook records were "
@@ -238,12 +269,78 @@ class Grader:
                 "<student_id>/<assignment>/ folder of this course:"
             )
             notes += [f"  {entry}" for entry in skipped]
+        if suspects:
+            notes.append(
+                f"{len(suspects)} submission(s) were being graded when an earlier run died: "
+                "graded one at a time, after the others"
+            )
+        if self.stop:
+            shown = ", ".join(f"{j.student}/{j.assignment}" for j in left[:5])
+            notes.append(
+                f"stopped by {self.stop.name}: {len(left)} submission(s) not graded yet"
+                + (f" ({shown}{', ...' if len(left) > 5 else ''})" if left else "")
+                + "; what is above is recorded, and the same command grades the rest"
+            )
         return Outcomes(
             sorted(outcomes, key=lambda o: (o.assignment, o.student)),
             self._kernels(),
             notes,
             skipped=skipped,
+            sandbox=sandboxing.describe(self.isolate, expose=(self.executor.package_dir,)),
+            interrupted=self.stop.signum,
         )
+
+    def _deaths(self, job: Job) -> int:
+        """How many runs died while grading ``job`` (``--force`` forgives them)."""
+        if self.force:
+            return 0
+        return self.marks.deaths(job.student, job.assignment, job.digest)
+
+    def _grade(self, pool, jobs: list[Job], records) -> tuple[list[Outcome], list[Job]]:
+        """Prepare, execute and record ``jobs``; the outcomes, and the jobs a stop left.
+
+        The main thread prepares and records (it alone writes the gradebook) and looks
+        for a stop request between two steps, never in the middle of one.
+        """
+        running: dict[concurrent.futures.Future, Job] = {}
+        for job in jobs:
+            if self.stop:
+                break
+            self._prepare(job, records.notebooks[job.assignment])
+            running[pool.submit(self.execute, job)] = job
+        outcomes, pending = [], set(running)
+        while pending and not self.stop:
+            done, pending = concurrent.futures.wait(
+                pending, timeout=0.25, return_when=concurrent.futures.FIRST_COMPLETED
+            )
+            for future in done:
+                if self.stop:
+                    pending.add(future)  # its kernels may have been killed by the signal
+                    continue
+                job = future.result()
+                outcome = self._finish(job, records.notebooks[job.assignment])
+                outcomes.append(outcome)
+                self.progress.update(outcome)
+        if not self.stop:
+            return outcomes, []
+        # Stopping: nothing new starts, the kernels running are killed, and what they
+        # were grading is left as it was before this run began.
+        for future in pending:
+            future.cancel()
+        while not all(future.done() for future in pending):
+            self.executor.kill_running()
+            concurrent.futures.wait(pending, timeout=0.25)
+        started = {id(job) for job in running.values()}
+        left = [running[f] for f in pending] + [j for j in jobs if id(j) not in started]
+        for job in left:
+            self.marks.release(job.student, job.assignment)
+        return outcomes, left
+
+    def _finish(self, job: Job, notebooks: list[str]) -> Outcome:
+        """Record ``job`` (its ledger last), then take its in-progress mark away."""
+        outcome = self._record(job, notebooks)
+        self.marks.finish(job.student, job.assignment)
+        return outcome
 
     def _rebuilt(self, name: str) -> str:
         """What a rebuild kept and dropped; the kept file goes once all is restored."""
