@@ -119,13 +119,18 @@ def describe(isolate: bool, expose: tuple[Path, ...] = ()) -> str:
             "cannot signal the grader; NOT isolated: the network, and every file that "
             "user may read or write (the course's solutions included, if readable by all)"
         )
-    who = (
-        "the grader runs as root and its Python is not readable by other users, so it "
-        "runs as root: it can signal and read and write anything"
-        if os.geteuid() == 0
-        else "it runs as you: it can signal your processes by their id (os.kill(-1) "
-        "included) and read and write your files"
-    )
+    if os.geteuid() == 0:
+        hidden = _unreadable((*python_paths(), Path(sys.executable).resolve(), *expose))
+        who = (
+            f"it runs as root ({hidden} is closed to other users, so a kernel cannot "
+            "run as a user of its own): it can signal any process by its id, os.kill(-1) "
+            "included, and read and write anything"
+        )
+    else:
+        who = (
+            "it runs as you: it can signal your processes by their id, os.kill(-1) "
+            "included, and read and write your files"
+        )
     return (
         f"WARNING: bubblewrap {why}: each kernel runs under a supervisor, in a session of "
         "its own, with resource limits, so signalling its parent, process group or session "
@@ -134,22 +139,25 @@ def describe(isolate: bool, expose: tuple[Path, ...] = ()) -> str:
 
 
 @functools.cache
-def _readable_by_all(paths: tuple[Path, ...]) -> bool:
-    """Whether a user with no rights of its own can reach and read each of ``paths``
-    (every folder on the way searchable by others, the path itself readable)."""
+def _unreadable(paths: tuple[Path, ...]) -> Path | None:
+    """The first folder or file on the way to one of ``paths`` that a user with no rights
+    of its own cannot pass through or read, or None when it can reach and read them all."""
     for path in paths:
-        try:
-            path = Path(path).resolve()
-            for folder in reversed(path.parents):
+        path = Path(path).resolve()
+        for folder in reversed(path.parents):
+            try:
                 if not folder.stat().st_mode & stat.S_IXOTH:
-                    return False
+                    return folder
+            except OSError:
+                return folder
+        try:
             mode = path.stat().st_mode
         except OSError:
-            return False
+            return path
         wanted = stat.S_IROTH | (stat.S_IXOTH if path.is_dir() else 0)
         if mode & wanted != wanted:
-            return False
-    return True
+            return path
+    return None
 
 
 def separate_user(*, isolate: bool, expose: tuple[Path, ...] = ()) -> bool:
@@ -161,7 +169,7 @@ def separate_user(*, isolate: bool, expose: tuple[Path, ...] = ()) -> bool:
     if isolate and bubblewrap():
         return True
     interpreter = Path(sys.executable).resolve()
-    return _readable_by_all((*python_paths(), interpreter, *map(Path, expose)))
+    return _unreadable((*python_paths(), interpreter, *map(Path, expose))) is None
 
 
 def _prlimit(limits: Limits) -> list[str]:
