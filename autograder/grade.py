@@ -27,6 +27,7 @@ import logging
 import math
 import os
 import shutil
+import signal
 import sqlite3
 import tempfile
 import time
@@ -98,6 +99,7 @@ class Grader:
         self.isolate = isolate
         self.marks = InProgress(root)  # what is being graded, for a rerun after a death
         self.stop = StopRequest()  # Ctrl+C and SIGTERM, answered between two steps
+        self._futures: list[concurrent.futures.Future] = []  # every submission executing
         # nbgrader's gradebook code trips SQLAlchemy's autoflush warnings; they are noise.
         warnings.filterwarnings("ignore", category=SAWarning)
         self.config = load_config(root)
@@ -243,10 +245,15 @@ class Grader:
         if any(batches) and self.executor.zygote is not None and not self.stop:
             self.executor.zygote.ensure()  # from the main thread, which outlives it
         with concurrent.futures.ThreadPoolExecutor(self.workers) as pool:
-            for batch in batches:
-                done, unfinished = self._grade(pool, batch, records)
-                outcomes += done
-                left += unfinished
+            try:
+                for batch in batches:
+                    done, unfinished = self._grade(pool, batch, records)
+                    outcomes += done
+                    left += unfinished
+            except BaseException:  # a second Ctrl+C, or the grader's own bug
+                self.stop.signum = self.stop.signum or signal.SIGINT
+                self._wind_down(self._futures)  # rather than grade the rest on the way out
+                raise
         self.progress.finish()
         notes = [
             f"source/{name} changed since it was last graded: its gradebook records were "
@@ -307,7 +314,9 @@ class Grader:
             if self.stop:
                 break
             self._prepare(job, records.notebooks[job.assignment])
-            running[pool.submit(self.execute, job)] = job
+            future = pool.submit(self.execute, job)
+            running[future] = job
+            self._futures.append(future)
         outcomes, pending = [], set(running)
         while pending and not self.stop:
             done, pending = concurrent.futures.wait(
@@ -323,18 +332,21 @@ class Grader:
                 self.progress.update(outcome)
         if not self.stop:
             return outcomes, []
-        # Stopping: nothing new starts, the kernels running are killed, and what they
-        # were grading is left as it was before this run began.
-        for future in pending:
-            future.cancel()
-        while not all(future.done() for future in pending):
-            self.executor.kill_running()
-            concurrent.futures.wait(pending, timeout=0.25)
+        self._wind_down(pending)
         started = {id(job) for job in running.values()}
         left = [running[f] for f in pending] + [j for j in jobs if id(j) not in started]
         for job in left:
             self.marks.release(job.student, job.assignment)
         return outcomes, left
+
+    def _wind_down(self, futures) -> None:
+        """Stopping: nothing new starts, and the kernels running are killed (again and
+        again, for those still starting) until every worker has returned."""
+        for future in futures:
+            future.cancel()
+        while not all(future.done() for future in futures):
+            self.executor.kill_running()
+            concurrent.futures.wait(futures, timeout=0.25)
 
     def _finish(self, job: Job, notebooks: list[str]) -> Outcome:
         """Record ``job`` (its ledger last), then take its in-progress mark away."""
