@@ -235,7 +235,7 @@ class Grader:
         # so that a second death is its own; after two it is not graded again.
         deaths = {id(job): self._deaths(job) for job in jobs}
         given_up = [job for job in jobs if deaths[id(job)] >= DEATHS]
-        suspects = [job for job in jobs if deaths[id(job)] == DEATHS - 1]
+        suspects = [job for job in jobs if 0 < deaths[id(job)] < DEATHS]
         batches = [[job for job in jobs if not deaths[id(job)]], *([job] for job in suspects)]
         for job in given_up:
             job.failure = DIED_TWICE

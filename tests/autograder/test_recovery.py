@@ -98,17 +98,23 @@ def uninterrupted(tmp_path_factory, scratch):
 STAGES = ("preparing", "executing", "recording", "exporting")
 
 
-def no_kernels_left(scratch: Path) -> list[str]:
-    """Processes still running a kernel of a run whose scratch space is ``scratch``."""
-    left = []
-    for entry in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            command = entry.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if str(scratch) in command:
-            left.append(command)
-    return left
+def kernels_left(scratch: Path) -> list[str]:
+    """Processes still running a kernel of a run whose scratch space is ``scratch``, once
+    those the run killed have had the time to end (a killed process ends at once, but
+    not within the same instant)."""
+    deadline = time.monotonic() + 30
+    while True:
+        left = []
+        for entry in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                command = entry.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if str(scratch) in command:
+                left.append(command)
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)
 
 
 @pytest.mark.slow
@@ -296,7 +302,7 @@ def test_ctrl_c_and_sigterm_stop_cleanly_and_a_rerun_loses_nothing(
                 assert (folder / f"{ASSIGNMENT}.ipynb").exists()
         assert not list(root.rglob("*.partial"))
         assert not (root / MARKS).exists()  # stopping is no death
-        assert not no_kernels_left(scratch)
+        assert not kernels_left(scratch)
         recorded = ledgers
     assert len(recorded) < len(students), "nothing was left to resume"
     rerun = run(root, "grade", "--workers", "2", scratch=scratch)
