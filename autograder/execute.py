@@ -34,7 +34,7 @@ import logging
 import shutil
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -44,7 +44,6 @@ from autograder import bridge
 from autograder import sandbox as sandboxing
 from autograder.cgroups import MemoryCgroups
 from autograder.plan import Plan, is_test
-from autograder.prepare import Job
 
 log = logging.getLogger("autograder")
 #: Output kept per cell before the rest is dropped (a flood must not fill the grader's memory).
@@ -56,12 +55,22 @@ NOTEBOOK_TIMEOUT_FACTOR = 10
 INTERRUPT_GRACE = 5
 
 # Run silently in each kernel before any cell: the bridge as a module of its own (no name
-# is added to the notebook's namespace), and no figure drawn as PNG (no test reads them,
-# and rendering is a large share of a notebook's time).
+# is added to the notebook's namespace), and no figure drawn: nothing a person or a test
+# reads while grading, and most of a notebook's time. PNGs are not rendered, and
+# tight_layout, which renders the text of a figure to place its axes, does nothing.
 _SETUP = (
     "exec({code!r}, {{}})\n"
     "get_ipython().display_formatter.formatters['image/png'].enabled = False\n"
+    "exec({layout!r}, {{}})\n"
 )
+_NO_LAYOUT = """
+try:
+    import matplotlib.figure
+except ImportError:
+    pass
+else:
+    matplotlib.figure.Figure.tight_layout = lambda self, *args, **kwargs: None
+"""
 _INSTALL = """
 import sys, types
 module = types.ModuleType({module!r})
@@ -74,7 +83,7 @@ sys.modules[{module!r}] = module
 def _setup_code() -> str:
     source = Path(bridge.__file__).read_text()
     install = _INSTALL.format(module=bridge.MODULE, source=source)
-    return _SETUP.format(code=install)
+    return _SETUP.format(code=install, layout=_NO_LAYOUT)
 
 
 class Executor:
@@ -84,7 +93,6 @@ class Executor:
         self,
         config,
         *,
-        root: Path,
         cell_timeout: int,
         package_dir: Path,
         scratch: Path,
@@ -94,7 +102,6 @@ class Executor:
         warm: bool,
     ):
         self.config = config
-        self.root = root
         self.cell_timeout = cell_timeout
         self.notebook_timeout = cell_timeout * NOTEBOOK_TIMEOUT_FACTOR
         self.package_dir = package_dir
@@ -121,7 +128,6 @@ class Executor:
         # kernel leaves behind can never act as (or on) a later kernel.
         self._uids = sandboxing.uid_sequence()
         self._lock = threading.Lock()
-        self._plans: dict[tuple[str, str], Plan] = {}
         self._run = itertools.count()
         self._running: set[_NotebookRun] = set()  # for kill_running
 
@@ -154,18 +160,9 @@ class Executor:
         with self._lock:
             return next(self._uids)
 
-    def plan(self, assignment: str, name: str) -> Plan:
-        """What the trusted kernel runs for ``assignment``'s notebook ``name`` (cached)."""
-        with self._lock:
-            key = (assignment, name)
-            if key not in self._plans:
-                path = self.root / "source" / assignment / f"{name}.ipynb"
-                self._plans[key] = Plan.from_source(nbformat.read(path, as_version=4))
-            return self._plans[key]
-
-    def execute(self, notebook: NotebookNode, job: Job, name: str, assignment_files: Path) -> str:
-        """Execute ``notebook`` in place; return a one-line problem, or "" if none."""
-        run = _NotebookRun(self, notebook, job, name, assignment_files)
+    def execute(self, task: Task) -> Executed:
+        """Execute ``task.notebook`` in place (thread-safe: one call per worker thread)."""
+        run = _NotebookRun(self, task)
         with self._lock:
             self._running.add(run)
         try:
@@ -173,8 +170,36 @@ class Executor:
         finally:
             with self._lock:
                 self._running.discard(run)
-            mark_unfinished_tests(notebook)
-        return f"{name}.ipynb: {problem}" if problem else ""
+            mark_unfinished_tests(task.notebook)
+        return Executed(problem=problem, second_kernel=run.second_kernel)
+
+
+@dataclass
+class Task:
+    """One notebook to execute, and everything that takes, as data: nothing is read from
+    the course on disk, so the same task runs on a cluster's worker."""
+
+    label: str  # "student/assignment/notebook", for logs and scratch folder names
+    notebook: NotebookNode  # sanitized by nbgrader; executed in place
+    plan: Plan  # what the trusted kernel runs (from the instructor's notebook)
+    files: dict[str, bytes] = field(default_factory=dict)  # the assignment's other files
+
+
+@dataclass
+class Executed:
+    """What became of a :class:`Task` besides its notebook's outputs."""
+
+    problem: str = ""  # one line, or "" when the notebook ran to its end
+    second_kernel: float = 0.0  # seconds of the trusted kernel's own work
+
+
+def assignment_files(folder: Path) -> dict[str, bytes]:
+    """The files of an assignment's folder other than notebooks, by relative path."""
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and path.suffix != ".ipynb" and ".ipynb_checkpoints" not in path.parts
+    }
 
 
 @dataclass
@@ -198,18 +223,19 @@ class _StudentStopped(Exception):
 class _NotebookRun:
     """One notebook's execution: two kernels, the submission's cells in order."""
 
-    def __init__(self, executor: Executor, notebook, job: Job, name: str, files: Path):
+    def __init__(self, executor: Executor, task: Task):
         self.executor = executor
-        self.notebook = notebook
-        self.job = job
-        self.name = name
-        self.files = files
-        self.plan = executor.plan(job.assignment, name)
+        self.notebook = task.notebook
+        self.label = task.label
+        self.files = task.files
+        self.plan = task.plan
         self.cell_timeout = executor.cell_timeout
+        self.second_kernel = 0.0  # seconds of the trusted kernel's own work
         self.student: _Side | None = None
         self.trusted: _Side | None = None
         self.deadline = 0.0  # for the student's side of the call in progress
         self.calls = 0
+        self.call_seconds = 0.0  # spent in the student kernel answering the tests' calls
         self.student_stopped = ""
         self.active: _Side | None = None  # the kernel executing a cell right now
         self.folders: list[Path] = []
@@ -217,8 +243,7 @@ class _NotebookRun:
     # -- set-up and tear-down ----------------------------------------------------------
     def _side(self, role: str) -> _Side:
         key = hashlib.sha256(
-            f"{next(self.executor._run)}/{self.job.student}/{self.job.assignment}/{self.name}"
-            f"/{role}".encode()
+            f"{next(self.executor._run)}/{self.label}/{role}".encode()
         ).hexdigest()[:16]
         # Flat names: the sandbox hides the scratch folder and binds these two back in.
         workdir, rundir = (
@@ -231,11 +256,12 @@ class _NotebookRun:
             self.folders.append(folder)
         # The assignment's files (data, images) beside the notebook, as the instructor
         # has them, on both sides.
-        for path in self.files.rglob("*"):
-            if path.is_file() and path.suffix != ".ipynb":
-                target = workdir / path.relative_to(self.files)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy(path, target)
+        for relative, content in self.files.items():
+            target = workdir / relative
+            if workdir not in target.resolve().parents:
+                continue  # not inside the folder: never from the grader, but never written
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
         box = sandboxing.Sandbox(
             workdir=workdir,
             rundir=rundir,
@@ -276,13 +302,7 @@ class _NotebookRun:
             timer.start()
             return loop.run_until_complete(self._run())
         except Exception as error:  # a kernel died, was killed, or never started
-            log.debug(
-                "execution of %s/%s/%s stopped",
-                self.job.student,
-                self.job.assignment,
-                self.name,
-                exc_info=True,
-            )
+            log.debug("execution of %s stopped", self.label, exc_info=True)
             if time.monotonic() - started >= self.executor.notebook_timeout - 1:
                 return f"ran past the notebook time limit of {self.executor.notebook_timeout} s"
             if type(error).__name__ == "CellTimeoutError":
@@ -314,6 +334,7 @@ class _NotebookRun:
                 _kill(side.manager)
 
     async def _start(self, side: _Side) -> None:
+        began = time.monotonic()
         await side.client.async_start_new_kernel(cwd=str(side.box.workdir))
         await side.client.async_start_new_kernel_client()
         if side.role == "trusted":
@@ -321,6 +342,8 @@ class _NotebookRun:
         reply = await self._silent(side, _setup_code(), timeout=60)
         if reply.get("status") != "ok":
             raise _TrustedFailure(f"setting up the {side.role} kernel failed")
+        if side.role == "trusted":
+            self.second_kernel += time.monotonic() - began
 
     # -- the walk ------------------------------------------------------------------------
     async def _run(self) -> str:
@@ -345,6 +368,7 @@ class _NotebookRun:
                 await self.student.client.async_execute_cell(cell, index, execution_count=count)
                 continue
             self.active = self.trusted
+            began, calls_before = time.monotonic(), self.call_seconds
             grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
             pending, ran = self.plan.before(grade_id, ran)
             for source in pending:
@@ -359,6 +383,9 @@ class _NotebookRun:
             self.deadline = time.monotonic() + self.cell_timeout
             await self.trusted.client.async_execute_cell(cell, index, execution_count=count)
             cell.metadata["autograder_completed"] = True
+            # What the second kernel costs: its own work, not the student's part of it.
+            spent = time.monotonic() - began - (self.call_seconds - calls_before)
+            self.second_kernel += spent
         return self.student_stopped
 
     async def _silent(self, side: _Side, code: str, *, timeout: float) -> dict:
@@ -386,7 +413,7 @@ class _NotebookRun:
                 continue
             began = time.monotonic()
             answer = await self._call_student(prompt[len(bridge.MARK) :])
-            log.debug("call %d took %.3f s", self.calls, time.monotonic() - began)
+            self.call_seconds += time.monotonic() - began
             kc.input(answer)
 
     async def _call_student(self, request: str) -> str:

@@ -32,8 +32,10 @@ import sqlite3
 import tempfile
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
+import nbformat
 from sqlalchemy.exc import SAWarning
 
 from autograder import backup
@@ -50,7 +52,13 @@ from autograder.course import (
     sqlite_path,
 )
 from autograder.discover import LEDGER, digest_folder, discover, linked, read_ledger, unrecognized
-from autograder.execute import NOTEBOOK_TIMEOUT_FACTOR, Executor, package_course_root
+from autograder.execute import (
+    NOTEBOOK_TIMEOUT_FACTOR,
+    Executor,
+    Task,
+    assignment_files,
+    package_course_root,
+)
 from autograder.gradebook import (
     Kept,
     awaiting_grades,
@@ -64,13 +72,30 @@ from autograder.gradebook import (
     submitted_students,
     take_apart,
 )
-from autograder.prepare import Job, Preparer
+from autograder.plan import Plan
+from autograder.prepare import Job, Preparer, compiled_metadata_schemas
 from autograder.record import Outcome, Recorder
 from autograder.recovery import DEATHS, DIED_TWICE, InProgress, StopRequest
 from autograder.summary import Outcomes, ProgressBar, Quiet
 
 __all__ = ["LEDGER", "Grader", "Outcome", "Outcomes", "grade"]
 log = logging.getLogger("autograder")
+
+
+@dataclass
+class Shared:
+    """What every notebook of one assignment shares in a run (read once)."""
+
+    plans: dict[str, Plan]  # notebook -> what the trusted kernel runs
+    files: dict[str, bytes]  # the assignment's files beside its notebooks
+
+    @classmethod
+    def of(cls, folder: Path, notebooks: list[str]) -> Shared:
+        plans = {
+            name: Plan.from_source(nbformat.read(folder / f"{name}.ipynb", as_version=4))
+            for name in notebooks
+        }
+        return cls(plans=plans, files=assignment_files(folder))
 
 
 class Grader:
@@ -101,6 +126,7 @@ class Grader:
         self.stop = StopRequest()  # Ctrl+C and SIGTERM, answered between two steps
         self._futures: list[concurrent.futures.Future] = []  # every submission executing
         # nbgrader's gradebook code trips SQLAlchemy's autoflush warnings; they are noise.
+        self.shared: dict[str, Shared] = {}  # assignment -> what its notebooks share
         warnings.filterwarnings("ignore", category=SAWarning)
         self.config = load_config(root)
         self.config.NbGraderAPI.log_level = logging.ERROR
@@ -123,7 +149,6 @@ class Grader:
         hide = tuple(sorted(p for p in hidden if p.exists()))
         self.executor = Executor(
             self.config,
-            root=root,
             cell_timeout=cell_timeout,
             package_dir=(package or root) / "course",
             scratch=self.scratch,
@@ -142,15 +167,22 @@ class Grader:
         job.started = time.monotonic()
         if job.failure:
             return job
-        source = self.root / "source" / job.assignment
+        shared = self.shared[job.assignment]
         try:
             self.marks.begin(job.student, job.assignment, job.digest)  # before any kernel
             for name, notebook in job.notebooks.items():
                 if self.stop:
                     break  # the run is stopping: this submission is left for the next
-                problem = self.executor.execute(notebook, job, name, source)
-                if problem:
-                    job.problems[name] = problem
+                task = Task(
+                    label=f"{job.student}/{job.assignment}/{name}",
+                    notebook=notebook,
+                    plan=shared.plans[name],
+                    files=shared.files,
+                )
+                executed = self.executor.execute(task)
+                job.second_kernel += executed.second_kernel
+                if executed.problem:
+                    job.problems[name] = f"{name}.ipynb: {executed.problem}"
         except Exception as error:  # the grader's fault, not the student's: say so, go on
             job.failure = _failure("executing", job, error)
         return job
@@ -172,7 +204,7 @@ class Grader:
 
     def run(self, names: list[str]) -> Outcomes:
         try:
-            with self.stop, shared_engines():
+            with self.stop, shared_engines(), compiled_metadata_schemas():
                 self._back_up()
                 return self._run(names)
         finally:
@@ -204,6 +236,12 @@ class Grader:
             self.course_id,
             sorted({a for _, a, _ in found} | set(self.rebuild)),
         )
+        # What every notebook of an assignment shares: what the trusted kernel runs (from
+        # the instructor's notebooks) and the files beside the notebooks.
+        self.shared = {
+            name: Shared.of(self.root / "source" / name, records.notebooks[name])
+            for name in records.notebooks
+        }
         # Hand grades waiting to go back: this run's rebuilds, or one a killed run left.
         for name in names:
             kept = Kept.load(self.root, name)

@@ -9,8 +9,9 @@ A notebook is graded with two kernels (:mod:`autograder.execute`):
   every test cell (as nbgrader restored it from the gradebook: visible and hidden).
 
 Before a test cell runs, the trusted kernel has run every ordinary cell that precedes
-it in the instructor's notebook, so a test sees the instructor's state as of that point.
-The ordinary cells after the last test cell are never run there: no test can see them.
+it in the instructor's notebook and that the tests can depend on
+(:mod:`autograder.needs` says which), so a test sees the instructor's state as of that
+point. The ordinary cells after the last test cell are never run there.
 """
 
 from __future__ import annotations
@@ -84,21 +85,36 @@ class Plan:
     #: Each test cell's position in source/, by grade_id.
     tests: dict[str, int] = field(default_factory=dict)
 
+    #: The instructor's ordinary cells before the last test that the tests cannot see.
+    skipped: int = 0
+
     @classmethod
     def from_source(cls, source: NotebookNode) -> Plan:
+        from autograder.needs import needed
+
         plan = cls()
         last_test = max((i for i, cell in enumerate(source.cells) if is_test(cell)), default=-1)
-        for index, cell in enumerate(source.cells):
-            if cell.cell_type != "code":
+        cells = []  # (index, kind, source) of the code cells up to the last test
+        for index, cell in enumerate(source.cells[: last_test + 1]):
+            if cell.cell_type != "code" or not cell.source.strip():
                 continue
             if is_test(cell):
                 plan.tests[_nbgrader(cell).get("grade_id", "")] = index
+                cells.append((index, "test", cell.source))
             elif is_answer(cell):
                 plan.answer_names += [
                     n for n in defined_names(cell.source) if n not in plan.answer_names
                 ]
-            elif index < last_test and cell.source.strip():
-                plan.ordinary.append((index, cell.source))
+                cells.append((index, "answer", cell.source))
+            else:
+                cells.append((index, "ordinary", cell.source))
+        keep = needed([(kind, text) for _, kind, text in cells], set(plan.answer_names))
+        for (index, kind, text), kept in zip(cells, keep, strict=True):
+            if kind == "ordinary":
+                if kept:
+                    plan.ordinary.append((index, text))
+                else:
+                    plan.skipped += 1
         return plan
 
     def before(self, grade_id: str, done: int) -> tuple[list[str], int]:

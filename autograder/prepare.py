@@ -8,6 +8,7 @@ read gets a one-line reason that says where it breaks; it is graded 0, never dro
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,15 +44,56 @@ class Job:
     problems: dict[str, str] = field(default_factory=dict)  # notebook -> one-line reason
     started: float = 0.0
     failure: str = ""  # the grader itself failed on this submission: why, in one line
+    second_kernel: float = 0.0  # seconds the trusted kernel took: its start and its cells
+
+
+class _CompiledSchemas:
+    """``jsonschema`` for nbgrader's metadata checks, with each schema checked and
+    compiled once: ``jsonschema.validate`` does both for every cell of every notebook
+    (twice per notebook: CheckCellMetadata runs before and after execution)."""
+
+    def __init__(self, jsonschema):
+        self._jsonschema = jsonschema
+        self._validators: dict[int, object] = {}
+        self.ValidationError = jsonschema.ValidationError
+
+    def validate(self, instance, schema):
+        validator = self._validators.get(id(schema))
+        if validator is None:
+            cls = self._jsonschema.validators.validator_for(schema)
+            cls.check_schema(schema)
+            validator = self._validators[id(schema)] = (cls(schema), schema)
+        error = self._jsonschema.exceptions.best_match(validator[0].iter_errors(instance))
+        if error is not None:
+            raise error
+
+    def __getattr__(self, name):
+        return getattr(self._jsonschema, name)
+
+
+@contextlib.contextmanager
+def compiled_metadata_schemas():
+    """For the length of a grading run, nbgrader's metadata checks compile their schema once."""
+    from nbgrader.nbgraderformat import common
+
+    original = common.jsonschema
+    common.jsonschema = _CompiledSchemas(original)
+    try:
+        yield
+    finally:
+        common.jsonschema = original
 
 
 def nbgrader_steps(names, config) -> list:
-    """nbgrader's preprocessors ``names``, configured for the course."""
+    """nbgrader's preprocessors ``names``, configured for the course (with the grader's
+    own version of a step where :data:`autograder.gradebook.OWN_STEPS` has one)."""
     from nbconvert.preprocessors import ClearMetadataPreprocessor
     from nbgrader import preprocessors
 
+    from autograder.gradebook import OWN_STEPS
+
     def build(name):
-        cls = (
+        cls = OWN_STEPS.get(name) or (
             ClearMetadataPreprocessor
             if name == "ClearMetadataPreprocessor"
             else getattr(preprocessors, name)

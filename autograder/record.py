@@ -59,6 +59,7 @@ class Outcome:
     manual_points: float = 0.0  # points of the cells graded by hand (written answers)
     auto_score: float | None = None  # points the tests awarded (None in old ledgers)
     awaiting: int = 0  # answers waiting for a person in formgrader (when recorded)
+    second_kernel: float = 0.0  # seconds of the trusted kernel's own (start, its cells)
 
 
 def give_cells_ids(notebook: NotebookNode) -> None:
@@ -152,6 +153,7 @@ class Recorder:
             manual_points=manual,
             auto_score=auto_score,
             awaiting=awaiting,
+            second_kernel=round(job.second_kernel, 3),
         )
         write_atomically(destination / LEDGER, json.dumps(asdict(outcome), indent=1))
         return outcome

@@ -60,8 +60,16 @@ PRELOAD = (
     "matplotlib.font_manager",
     "matplotlib.pyplot",
     "IPython",
+    "IPython.core.completerlib",
+    "IPython.core.debugger",
+    "IPython.core.oinspect",
+    "IPython.extensions.storemagic",
     "ipykernel.ipkernel",
     "ipykernel.kernelapp",
+    # ipykernel imports its debugger (debugpy, some 150 modules) while it starts: a
+    # quarter of a second of every kernel's start. Imported here, it starts no thread.
+    "ipykernel.debugger",
+    "tornado.platform.asyncio",
     "course",
     "course.checks",
     "course.data",

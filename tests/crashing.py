@@ -152,7 +152,7 @@ def _killing_student(student: str) -> None:
     start = execute._NotebookRun._start
 
     async def killing(self, side):
-        if self.job.student == student:
+        if self.label.split("/")[0] == student:
             _kill()
         return await start(self, side)
 

@@ -8,6 +8,7 @@ another answer uses it. Its config names no ``course_id``.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -46,6 +47,8 @@ def both(tmp_path_factory):
     """The user guide's class graded by plain nbgrader and by the autograder."""
     plain = _course(tmp_path_factory.mktemp("plain") / "course")
     nbgrader_command = [sys.executable, "-m", "nbgrader"]
+    # nbgrader runs `alembic` to make a gradebook: this environment's, on PATH.
+    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     for step in (["generate_assignment", "ps1"], ["autograde", "ps1"]):
         subprocess.run(
             [*nbgrader_command, *step, "--force"],
@@ -53,6 +56,7 @@ def both(tmp_path_factory):
             check=True,
             capture_output=True,
             timeout=600,
+            env=environment,
         )
     ours = _course(tmp_path_factory.mktemp("ours") / "course")
     outcomes = grade(["ps1"], root=ours, workers=2)

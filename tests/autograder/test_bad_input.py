@@ -9,11 +9,11 @@ replaces good data.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import nbformat
@@ -31,13 +31,14 @@ from tests.conftest import ROOT
 from tests.submissions import solved, write_submission
 
 
-def run(root: Path, *arguments, cwd: Path | None = None):
+def run(root: Path, *arguments, cwd: Path | None = None, **environment: str):
     return subprocess.run(
         [sys.executable, "-m", "autograder", "--root", str(root), *arguments],
         cwd=cwd or root,
         capture_output=True,
         text=True,
         timeout=300,
+        env={**os.environ, **environment},
     )
 
 
@@ -255,17 +256,17 @@ def test_an_unwritable_export_changes_nothing(graded_copy, tmp_path, blocker):
 
 
 @pytest.mark.parametrize("timeout", ["nan", "inf", "0", "0.5", "-3", "1e9"])
-def test_an_unusable_timeout_is_refused_before_anything_runs(graded_copy, timeout):
+def test_an_unusable_timeout_is_refused_before_anything_runs(graded_copy, timeout, tmp_path):
     """Is a --timeout that cannot work refused in one line, with no student regraded and
     no scratch folder left behind?"""
-    scratch = Path(tempfile.gettempdir())
-    before = set(scratch.glob("autograder-grade-*"))
+    scratch = tmp_path / "scratch"  # this run's own, so no other run's folders count
+    scratch.mkdir()
     ledgers = {p: p.read_bytes() for p in (graded_copy / "autograded").rglob("*.json")}
-    result = run(graded_copy, "grade", "--force", f"--timeout={timeout}")
+    result = run(graded_copy, "grade", "--force", f"--timeout={timeout}", TMPDIR=str(scratch))
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert "--timeout must be between 1 and" in result.stderr
     assert {p: p.read_bytes() for p in ledgers} == ledgers
-    assert set(scratch.glob("autograder-grade-*")) <= before
+    assert list(scratch.iterdir()) == []
 
 
 def test_a_partial_regrade_after_a_source_change_names_who_is_left(tmp_path):

@@ -105,9 +105,10 @@ def execute_seconds(path: Path, notebook=None) -> float:
     return time.perf_counter() - started
 
 
-def floor_and_grader(base: Path, name: str, repeats: int) -> tuple[float, float]:
-    """Median seconds for one notebook: nbclient alone, and the grader with one worker."""
-    floors, graded = [], []
+def floor_and_grader(base: Path, name: str, repeats: int) -> tuple[float, float, float]:
+    """Median seconds for one notebook: nbclient alone, the grader with one worker, and
+    the grader's second (trusted) kernel's own part of that."""
+    floors, graded, second = [], [], []
     notebook = solved(name)
     for attempt in range(repeats):
         path = base / f"floor-{name}-{attempt}" / f"{name}.ipynb"
@@ -117,7 +118,8 @@ def floor_and_grader(base: Path, name: str, repeats: int) -> tuple[float, float]
         outcome = grade([name], root=root, workers=1, force=True)[0]
         assert outcome.status == "graded", outcome
         graded.append(outcome.seconds)
-    return statistics.median(floors), statistics.median(graded)
+        second.append(outcome.second_kernel)
+    return statistics.median(floors), statistics.median(graded), statistics.median(second)
 
 
 def warm_parent_start(base: Path, repeats: int) -> float | None:
@@ -195,14 +197,19 @@ def main(argv=None) -> int:
             "",
             "Floor: bare kernel start plus executing the solved notebook with nbclient, "
             "no sandbox. Grader: `autograder grade --workers 1` wall time for the same "
-            "notebook (sandbox, two kernels, nbgrader pre- and post-processing). "
-            f"Medians of {arguments.repeats}.",
+            "notebook (sandbox, two kernels, nbgrader pre- and post-processing). Second "
+            "kernel: the part of the grader's time that is the trusted kernel's own (its "
+            "start, which overlaps the student kernel's, the instructor cells the tests "
+            "need, binding the answers, and the test cells, less the time the student "
+            f"kernel spends answering their calls). Medians of {arguments.repeats}.",
             "",
-            "| notebook | floor s | grader s | ratio (target ≤ 1.3) |",
-            "|---|---:|---:|---:|",
+            "| notebook | floor s | grader s | second kernel s | ratio (target ≤ 1.3) |",
+            "|---|---:|---:|---:|---:|",
         ]
-        for n, (floor, graded) in overhead.items():
-            lines.append(f"| `{n}` | {floor:.2f} | {graded:.2f} | {graded / floor:.2f} |")
+        for n, (floor, graded, second) in overhead.items():
+            lines.append(
+                f"| `{n}` | {floor:.2f} | {graded:.2f} | {second:.2f} | {graded / floor:.2f} |"
+            )
         lines.append("")
         start = warm_parent_start(base, arguments.repeats)
         if start is not None:
@@ -235,7 +242,7 @@ def main(argv=None) -> int:
             f"{60 * count / fresh:.1f} |",
             f"| `autograder grade --workers 2` | {ours:.0f} | {60 * count / ours:.1f} |",
             "",
-            f"**Throughput ratio: {plain / ours:.2f}×** (target ≥ 2.0× on 2 cores); "
+            f"**Throughput ratio: {plain / ours:.2f}×** (target ≥ 3.5× on 2 cores); "
             f"with kernels started from scratch: {plain / fresh:.2f}×.",
             "",
             "## Reading these numbers",
@@ -245,8 +252,10 @@ def main(argv=None) -> int:
             "handling, nbgrader's pre- and post-processing, the gradebook writes). Going "
             "past 2× comes from removing per-notebook work: kernels are forked from a warm "
             "parent that has already imported ipykernel, NumPy, SciPy and Matplotlib (about "
-            "two seconds of CPU a kernel would otherwise spend before its first cell), and "
-            "figures are not rendered to PNG while grading (no test reads them).",
+            "two seconds of CPU a kernel would otherwise spend before its first cell), "
+            "figures are not rendered to PNG while grading (no test reads them), the "
+            "trusted kernel runs only the instructor cells the tests can depend on, and the "
+            "gradebook is opened once per run and written once per notebook.",
             "- The `--fresh-kernels` row is the same grader with every kernel started from "
             "scratch in a sandbox of its own: the difference to the default row is what the "
             "warm parent saves.",
