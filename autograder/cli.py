@@ -4,13 +4,16 @@ Exit status: 0 when the command did its work (students may have lost points); 2 
 instructor's own input is unusable (one line on stderr says why); 3 when ``grade`` ran
 but left something ungraded: a submission that failed (a notebook that is not JSON, a
 kernel that died) or an entry of the submissions folder that is no submission (a
-misnamed folder). Scripts can tell "all graded" from "look at the summary".
+misnamed folder). Scripts can tell "all graded" from "look at the summary". A run
+stopped by a signal exits as a shell reports it, 128 + the signal's number: 130 for
+Ctrl+C (SIGINT), 143 for SIGTERM; ``grade`` prints the summary of what it graded first.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -222,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print("autograder: interrupted; rerun to finish (finished work is kept)", file=sys.stderr)
-        return 130
+        return 128 + signal.SIGINT
 
 
 def _run(arguments) -> int:
@@ -253,7 +256,7 @@ def _run(arguments) -> int:
             db_url=arguments.db,
             cluster=arguments.cluster,
         )
-        if not outcomes:
+        if not outcomes and not outcomes.interrupted:
             where = arguments.submissions or "submitted"
             print(
                 f"no submissions found in {where} (expected "
@@ -263,6 +266,8 @@ def _run(arguments) -> int:
                 print(note)
         else:
             print(summary(outcomes))
+        if outcomes.interrupted:
+            return 128 + outcomes.interrupted
         return 0 if outcomes.complete else EXIT_INCOMPLETE
     elif arguments.command == "export" and arguments.lms is not None:
         from autograder.lms import export_lms

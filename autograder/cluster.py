@@ -350,9 +350,16 @@ class ClusterBackend:
         self.futures[future.key] = (key, work, future)
         self.completed.add(future)
 
-    def next_done(self):
-        from distributed import KilledWorker
+    def next_done(self, timeout: float):
+        """The next notebook graded, ``(key, Graded)``; None after ``timeout`` seconds."""
+        from distributed import KilledWorker, wait
 
+        if not self.completed.has_ready():
+            running = [future for _, _, future in self.futures.values()]
+            try:
+                wait(running, timeout=timeout, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                return None
         future = next(self.completed)
         key, work, _ = self.futures.pop(future.key)
         try:
@@ -373,6 +380,12 @@ class ClusterBackend:
         if graded.worker:
             self.workers.add(graded.worker)
         return key, graded
+
+    def stop(self) -> None:
+        """Stopping: the notebooks not yet graded are cancelled on the workers (their
+        kernels killed with the tasks' threads' notebooks as each worker gives them up)."""
+        with contextlib.suppress(Exception):
+            self.client.cancel([future for _, _, future in self.futures.values()])
 
     def describe(self) -> str:
         """One line naming the cluster and how many workers took part, then how they

@@ -15,6 +15,8 @@ from pathlib import Path
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
+from autograder import backup
+
 CONFIG_FILE = "nbgrader_config.py"
 #: nbgrader's own default, for a course whose config names none.
 DEFAULT_COURSE_ID = "default_course"
@@ -270,7 +272,13 @@ def check_gradebook(db_url: str, *, must_exist: bool) -> None:
     A missing file is fine when ``must_exist`` is False (``grade`` creates it). An empty
     file, a file that is not SQLite, or a damaged database is refused by every command,
     so that no command replaces a damaged gradebook with a fresh empty one, or exports
-    one as a class with no grades.
+    one as a class with no grades; the message names the newest backup copy.
+
+    A run killed in the middle of a write (``kill -9``, the OOM killer, a lost SSH
+    session) leaves a hot journal beside the gradebook: not damage, but a write to undo.
+    SQLite undoes it when the gradebook is next opened for writing, so it is opened for
+    writing here whenever it can be; the check then sees the gradebook as it was before
+    the interrupted write.
     """
     path = sqlite_path(db_url)
     if path is None:
@@ -280,7 +288,7 @@ def check_gradebook(db_url: str, *, must_exist: bool) -> None:
         if must_exist:
             raise CourseError(f"no gradebook at {path}: run `autograder grade` first")
         return
-    advice = "restore it from a backup, or move it aside to start a new one"
+    advice = _restore_advice(path)
     try:
         with open(path, "rb") as handle:
             header = handle.read(len(SQLITE_HEADER))
@@ -290,16 +298,36 @@ def check_gradebook(db_url: str, *, must_exist: bool) -> None:
         raise CourseError(f"the gradebook {path} is an empty file: {advice}")
     if header != SQLITE_HEADER:
         raise CourseError(f"the gradebook {path} is not an SQLite database: {advice}")
+    writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+    mode = "rw" if writable else "ro"
     try:
-        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode={mode}", uri=True)
         try:
             verdict = connection.execute("PRAGMA quick_check").fetchone()[0]
             tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
         finally:
             connection.close()
     except sqlite3.Error as error:
+        journal = path.with_name(path.name + "-journal")
+        if not writable and journal.exists():
+            raise CourseError(
+                f"the gradebook {path} holds a write a stopped run left unfinished "
+                f"({journal.name}); SQLite undoes it on the next write, which needs write "
+                f"access to {path.parent}: run the command again as a user who has it"
+            ) from None
         raise CourseError(f"the gradebook {path} is damaged ({error}): {advice}") from None
     if verdict != "ok":
         raise CourseError(f"the gradebook {path} is damaged ({verdict}): {advice}")
     if tables and "assignment" not in tables:
         raise CourseError(f"{path} is an SQLite database but not an nbgrader gradebook: {advice}")
+
+
+def _restore_advice(path: Path) -> str:
+    """What to do with a damaged gradebook, naming the newest backup copy if there is one."""
+    copy = backup.newest(path)
+    if copy is None:
+        return "restore it from a backup, or move it aside to start a new one"
+    return (
+        f"restore it from the newest backup, {copy} (copy it over {path.name}), or move "
+        "it aside to start a new one"
+    )

@@ -129,6 +129,7 @@ class Executor:
         self._uids = sandboxing.uid_sequence()
         self._lock = threading.Lock()
         self._run = itertools.count()
+        self._running: set[_NotebookRun] = set()  # for kill_running
 
     def close(self) -> None:
         """Stop the warm parent and remove the run's cgroups (after the last notebook)."""
@@ -146,6 +147,15 @@ class Executor:
             f"{self.cell_timeout} s per cell"
         )
 
+    def kill_running(self) -> None:
+        """Kill the kernels of every notebook running now (a run told to stop): each
+        returns as if its kernels had died. Kernels still starting are missed: call it
+        again until the notebooks have returned."""
+        with self._lock:
+            running = list(self._running)
+        for run in running:
+            run._kill_all()
+
     def uid(self) -> int:
         with self._lock:
             return next(self._uids)
@@ -153,9 +163,13 @@ class Executor:
     def execute(self, task: Task) -> Executed:
         """Execute ``task.notebook`` in place (thread-safe: one call per worker thread)."""
         run = _NotebookRun(self, task)
+        with self._lock:
+            self._running.add(run)
         try:
             problem = run.run()
         finally:
+            with self._lock:
+                self._running.discard(run)
             mark_unfinished_tests(task.notebook)
         return Executed(problem=problem, second_kernel=run.second_kernel)
 

@@ -35,6 +35,7 @@ import math
 import os
 import queue
 import shutil
+import sqlite3
 import tempfile
 import time
 import warnings
@@ -43,6 +44,7 @@ from pathlib import Path
 import nbformat
 from sqlalchemy.exc import SAWarning
 
+from autograder import backup
 from autograder import sandbox as sandboxing
 from autograder.course import (
     CourseError,
@@ -53,6 +55,7 @@ from autograder.course import (
     find_root,
     gradebook_url,
     load_config,
+    sqlite_path,
 )
 from autograder.discover import LEDGER, digest_folder, discover, linked, read_ledger, unrecognized
 from autograder.execute import (
@@ -79,6 +82,7 @@ from autograder.late import late_notes, parse_due, set_due
 from autograder.plan import Plan
 from autograder.prepare import Job, Preparer, compiled_metadata_schemas
 from autograder.record import Outcome, Recorder
+from autograder.recovery import DEATHS, DIED_TWICE, InProgress, StopRequest
 from autograder.summary import Outcomes, ProgressBar, Quiet
 from autograder.worker import Graded, Shared, Work, failure, grade_notebook
 
@@ -112,6 +116,7 @@ class LocalBackend:
         self.pool = concurrent.futures.ThreadPoolExecutor(workers)
         self.done: queue.SimpleQueue = queue.SimpleQueue()
         self.shared: dict[str, Shared] = {}
+        self.futures: list[concurrent.futures.Future] = []
 
     def start(self, shared: dict[str, Shared]) -> None:
         self.shared = shared
@@ -119,7 +124,7 @@ class LocalBackend:
             self.executor.zygote.ensure()  # from the main thread, which outlives it
 
     def submit(self, key, work: Work) -> None:
-        self.pool.submit(self._grade, key, work)
+        self.futures.append(self.pool.submit(self._grade, key, work))
 
     def _grade(self, key, work: Work) -> None:
         try:
@@ -128,9 +133,21 @@ class LocalBackend:
             graded = Graded(work.notebook, failure=failure("executing", work.label, error))
         self.done.put((key, graded))
 
-    def next_done(self):
-        """The next notebook graded: ``(key, Graded)`` (blocks)."""
-        return self.done.get()
+    def next_done(self, timeout: float):
+        """The next notebook graded, ``(key, Graded)``; None after ``timeout`` seconds."""
+        try:
+            return self.done.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def stop(self) -> None:
+        """Stopping: nothing new starts, and the kernels running are killed (again, for
+        those still starting) until every thread has given up its notebook."""
+        for future in self.futures:
+            future.cancel()
+        while not all(future.done() for future in self.futures):
+            self.executor.kill_running()
+            concurrent.futures.wait(self.futures, timeout=0.25)
 
     def describe(self) -> str:
         return ""
@@ -171,6 +188,10 @@ class Grader:
         #: how many notebooks: what one coordinator costs per notebook (``make bench``).
         self.coordinator_seconds = 0.0
         self.coordinator_cpu_seconds = 0.0
+        self.isolate = isolate
+        self.package_dir = (package_course_root() or root) / "course"
+        self.marks = InProgress(root)  # what is being graded, for a rerun after a death
+        self.stop = StopRequest()  # Ctrl+C and SIGTERM, answered between two steps
         # nbgrader's gradebook code trips SQLAlchemy's autoflush warnings; they are noise.
         self.shared: dict[str, Shared] = {}  # assignment -> what its notebooks share
         warnings.filterwarnings("ignore", category=SAWarning)
@@ -237,15 +258,37 @@ class Grader:
     def run(self, names: list[str]) -> Outcomes:
         try:
             with (
+                self.stop,
                 grading_lock(self.db_url, self.course_id, names) as setting_up,
                 shared_engines(),
                 compiled_metadata_schemas(),
             ):
                 self.setting_up = setting_up
+                self._back_up()
                 return self._run(names)
         finally:
+            self.marks.release_all()  # what this run began and did not record: no death
             self.backend.close()
             shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def _deaths(self, job: Job) -> int:
+        """How many runs died while grading ``job`` (``--force`` forgives them)."""
+        if self.force:
+            return 0
+        return self.marks.deaths(job.student, job.assignment, job.digest)
+
+    def _back_up(self) -> None:
+        """Copy an SQLite gradebook before the run changes it (the newest three are kept)."""
+        path = sqlite_path(self.db_url)
+        if path is None:
+            return  # a database server's gradebook is its administrator's to back up
+        try:
+            backup.back_up(path)
+        except (OSError, sqlite3.Error) as error:
+            raise CourseError(
+                f"cannot back up the gradebook {path} into {backup.folder(path)} before "
+                f"grading ({error}); nothing was changed"
+            ) from None
 
     def _run(self, names: list[str]) -> Outcomes:
         found = discover(self.submissions, names)
@@ -297,9 +340,25 @@ class Grader:
                 continue
             jobs.append(Job(student, assignment, folder, digest))
         self.progress.start(len(jobs), len(outcomes))
-        if jobs:
+        # A submission an earlier run died while grading is graded alone, after the rest,
+        # so that a second death is its own; after two it is not graded again.
+        deaths = {id(job): self._deaths(job) for job in jobs}
+        given_up = [job for job in jobs if deaths[id(job)] >= DEATHS]
+        suspects = [job for job in jobs if 0 < deaths[id(job)] < DEATHS]
+        batches = [[job for job in jobs if not deaths[id(job)]], *([job] for job in suspects)]
+        for job in given_up:
+            job.failure = DIED_TWICE
+            outcome = self._record(job, records.notebooks[job.assignment])
+            self.marks.finish(job.student, job.assignment)
+            outcomes.append(outcome)
+            self.progress.update(outcome)
+        left: list[Job] = []  # not graded: the run was stopped first
+        if any(batches) and not self.stop:
             self.backend.start(self.shared)
-        outcomes += self._stream(jobs, records.notebooks)
+        for batch in batches:
+            done, unfinished = self._stream(batch, records.notebooks)
+            outcomes += done
+            left += unfinished
         self.progress.finish()
         notes = [
             f"source/{name} changed since it was last graded: its gradebook records were "
@@ -323,16 +382,34 @@ class Grader:
                 "<student_id>/<assignment>/ folder of this course:"
             )
             notes += [f"  {entry}" for entry in skipped]
+        if suspects:
+            notes.append(
+                f"{len(suspects)} submission(s) were being graded when an earlier run died: "
+                "graded one at a time, after the others"
+            )
+        if self.stop:
+            shown = ", ".join(f"{j.student}/{j.assignment}" for j in left[:5])
+            notes.append(
+                f"stopped by {self.stop.name}: {len(left)} submission(s) not graded yet"
+                + (f" ({shown}{', ...' if len(left) > 5 else ''})" if left else "")
+                + "; what is above is recorded, and the same command grades the rest"
+            )
         return Outcomes(
             sorted(outcomes, key=lambda o: (o.assignment, o.student)),
             self._kernels(),
             notes,
             skipped=skipped,
+            sandbox=sandboxing.describe(self.isolate, expose=(self.package_dir,)),
+            interrupted=self.stop.signum,
         )
 
-    def _stream(self, jobs: list[Job], notebooks: dict[str, list[str]]) -> list[Outcome]:
+    def _stream(
+        self, jobs: list[Job], notebooks: dict[str, list[str]]
+    ) -> tuple[list[Outcome], list[Job]]:
         """Grade ``jobs``, keeping only as many prepared at once as the backend can work
-        on: the coordinator's memory follows the work in flight, not the class."""
+        on: the coordinator's memory follows the work in flight, not the class. The
+        outcomes, and the jobs a stop request left (the main thread looks for one between
+        two steps, never in the middle of a gradebook write)."""
         outcomes = []
         waiting = iter(jobs)
         clock = time.perf_counter
@@ -344,12 +421,13 @@ class Grader:
             outcome = self._record(job, notebooks[job.assignment])
             self.coordinator_seconds += clock() - began
             self.coordinator_cpu_seconds += time.thread_time() - cpu
+            self.marks.finish(job.student, job.assignment)
             job.graded = {}  # the notebooks' text is no longer needed
             outcomes.append(outcome)
             self.progress.update(outcome)
 
         while True:
-            while len(in_flight) < self.backend.capacity:
+            while len(in_flight) < self.backend.capacity and not self.stop:
                 job = next(waiting, None)
                 if job is None:
                     break
@@ -365,13 +443,24 @@ class Grader:
                 job.pending = len(found)
                 if not found:
                     record(job)
+                else:
+                    self.marks.begin(job.student, job.assignment, job.digest)  # before kernels
                 for name, data in found.items():
                     key = next(keys)
                     in_flight[key] = job
                     self.backend.submit(key, Work(job.student, job.assignment, name, data))
+            if self.stop:
+                self.backend.stop()  # nothing new starts; the kernels running are killed
+                left = list(dict.fromkeys(in_flight.values())) + list(waiting)
+                for job in left:
+                    self.marks.release(job.student, job.assignment)
+                return outcomes, left
             if not in_flight:
-                return outcomes
-            key, graded = self.backend.next_done()
+                return outcomes, []
+            done = self.backend.next_done(timeout=0.25)
+            if done is None:
+                continue  # nothing finished yet: look for a stop request again
+            key, graded = done
             job = in_flight.pop(key)
             job.graded[graded.notebook] = graded
             job.second_kernel += graded.second_kernel

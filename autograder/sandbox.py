@@ -21,13 +21,16 @@ imported the course's libraries; each forked kernel takes its own user id, limit
 scratch folder before any of its code runs. Otherwise each kernel starts from scratch
 in a sandbox of its own (:func:`wrap_command`).
 
-Without bwrap (macOS, or a machine without it) the kernel runs with the resource limits
-only, and :func:`describe` says so, so the grader can print it in its summary.
+Without bwrap (macOS, or a machine without it) the kernel runs with the resource limits,
+under a small supervisor (:mod:`autograder.supervisor`) that keeps its signals away from
+the grader, and :func:`describe` says what that protects and what not, so the grader can
+print it in its summary.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import secrets
@@ -35,6 +38,7 @@ import selectors
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -100,15 +104,72 @@ def bubblewrap() -> str | None:
     return shutil.which("bwrap") if sys.platform.startswith("linux") else None
 
 
-def describe(isolate: bool) -> str:
-    """One line on what the sandbox does on this machine."""
+def describe(isolate: bool, expose: tuple[Path, ...] = ()) -> str:
+    """One line on what the sandbox does on this machine; without bubblewrap, a warning
+    that says what still protects the grader and what does not (``expose``: what a
+    kernel needs to read besides the Python environment)."""
     if isolate and bubblewrap():
         user = "as an unprivileged user per kernel, " if os.geteuid() == 0 else ""
         return f"kernels sandboxed with bubblewrap ({user}no network, private filesystem view)"
+    why = "turned off" if bubblewrap() else "not available"
+    if separate_user(isolate=False, expose=expose):
+        return (
+            f"WARNING: bubblewrap {why}: each kernel runs under a supervisor, in a session "
+            "of its own, as an unprivileged user of its own, with resource limits, so it "
+            "cannot signal the grader; NOT isolated: the network, and every file that "
+            "user may read or write (the course's solutions included, if readable by all)"
+        )
+    if os.geteuid() == 0:
+        hidden = _unreadable((*python_paths(), Path(sys.executable).resolve(), *expose))
+        who = (
+            f"it runs as root ({hidden} is closed to other users, so a kernel cannot "
+            "run as a user of its own): it can signal any process by its id, os.kill(-1) "
+            "included, and read and write anything"
+        )
+    else:
+        who = (
+            "it runs as you: it can signal your processes by their id, os.kill(-1) "
+            "included, and read and write your files"
+        )
     return (
-        "WARNING: bubblewrap not available, kernels run with resource limits only "
-        "(network and filesystem NOT isolated)"
+        f"WARNING: bubblewrap {why}: each kernel runs under a supervisor, in a session of "
+        "its own, with resource limits, so signalling its parent, process group or session "
+        f"reaches no grader process; NOT protected: {who}; the network is open"
     )
+
+
+@functools.cache
+def _unreadable(paths: tuple[Path, ...]) -> Path | None:
+    """The first folder or file on the way to one of ``paths`` that a user with no rights
+    of its own cannot pass through or read, or None when it can reach and read them all."""
+    for path in paths:
+        path = Path(path).resolve()
+        for folder in reversed(path.parents):
+            try:
+                if not folder.stat().st_mode & stat.S_IXOTH:
+                    return folder
+            except OSError:
+                return folder
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            return path
+        wanted = stat.S_IROTH | (stat.S_IXOTH if path.is_dir() else 0)
+        if mode & wanted != wanted:
+            return path
+    return None
+
+
+def separate_user(*, isolate: bool, expose: tuple[Path, ...] = ()) -> bool:
+    """Whether each kernel runs under a user id of its own (:attr:`Sandbox.uid`): when
+    the grader is root, with bubblewrap (``setpriv`` inside it) or, without it, where
+    every user can run the grader's Python and read ``expose`` (the supervisor)."""
+    if os.geteuid() != 0:
+        return False
+    if isolate and bubblewrap():
+        return True
+    interpreter = Path(sys.executable).resolve()
+    return _unreadable((*python_paths(), interpreter, *map(Path, expose))) is None
 
 
 def _prlimit(limits: Limits) -> list[str]:
@@ -234,7 +295,7 @@ def wrap_command(command: list[str], sandbox: Sandbox) -> list[str]:
     if not bwrap:
         return (
             _join_cgroup(sandbox.cgroup)
-            + _prlimit(sandbox.limits)
+            + _supervisor(sandbox)
             + ["env", *(f"{k}={v}" for k, v in environment.items())]
             + command
         )
@@ -254,6 +315,27 @@ def wrap_command(command: list[str], sandbox: Sandbox) -> list[str]:
             "--inh-caps=-all", "--bounding-set=-all",
         ]  # fmt: skip
     return _join_cgroup(sandbox.cgroup) + _prlimit(sandbox.limits) + wrapped + command
+
+
+SUPERVISOR = Path(__file__).with_name("supervisor.py")
+
+
+def _supervisor(sandbox: Sandbox) -> list[str]:
+    """A prefix that runs the command under :mod:`autograder.supervisor`: in a session of
+    its own, with the limits, and under its own user id where :func:`separate_user`."""
+    limits = sandbox.limits
+    command = [sys.executable, "-I", "-S", str(SUPERVISOR)]
+    if separate_user(isolate=sandbox.isolate, expose=sandbox.expose):
+        command += ["--uid", str(sandbox.uid)]
+    for name, value in (
+        ("as", limits.memory_bytes),
+        ("cpu", limits.cpu_seconds),
+        ("fsize", limits.file_bytes),
+        ("nproc", limits.processes),
+        ("core", 0),
+    ):
+        command += ["--limit", f"{name}={value}"]
+    return [*command, "--"]
 
 
 def _join_cgroup(group: Path | None) -> list[str]:
@@ -308,7 +390,7 @@ def prepare(sandbox: Sandbox) -> None:
     for path in (sandbox.workdir, sandbox.rundir):
         path.mkdir(parents=True, exist_ok=True)
         path.chmod(0o700)  # private to its kernel (kernels forked warm share a mount view)
-        if os.geteuid() == 0 and sandbox.isolate and bubblewrap():
+        if separate_user(isolate=sandbox.isolate, expose=sandbox.expose):
             for folder, _, files in os.walk(path):
                 os.chown(folder, sandbox.uid, sandbox.uid)
                 for name in files:
@@ -502,6 +584,24 @@ class WarmKernel:
         self.send_signal(signal.SIGTERM)
 
 
+def _stopped_through_supervisor(process: subprocess.Popen) -> None:
+    """Make ``process.kill()`` (``process`` is a kernel's supervisor) ask the supervisor
+    to stop first: it kills the kernel, what the kernel started, and, for a kernel with
+    a user id of its own, every process of that user, then exits. Killed outright if it
+    has not within a few seconds."""
+    kill = process.kill
+
+    def stop() -> None:
+        with contextlib.suppress(OSError):
+            process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            kill()
+
+    process.kill = stop
+
+
 def kernel_manager(
     sandbox: Sandbox, kernel_name: str = "python3", zygote: Zygote | None = None
 ) -> AsyncKernelManager:
@@ -529,15 +629,18 @@ def kernel_manager(
             log = open(sandbox.rundir / "kernel.log", "ab")
             kw["stdout"] = kw["stderr"] = log
             try:
-                return await super()._async_launch_kernel(kernel_cmd, **kw)
+                await super()._async_launch_kernel(kernel_cmd, **kw)
             finally:
                 log.close()
+            if not (sandbox.isolate and bubblewrap()):
+                _stopped_through_supervisor(self.provisioner.process)
 
         def format_kernel_cmd(self, extra_arguments=None):
             # The connection file was just written, readable by its owner only; the
             # kernel may run as another user.
             connection = Path(self.connection_file)
-            if connection.exists() and os.geteuid() == 0 and sandbox.isolate and bubblewrap():
+            own_user = separate_user(isolate=sandbox.isolate, expose=sandbox.expose)
+            if connection.exists() and own_user:
                 os.chown(connection, sandbox.uid, sandbox.uid)
             return super().format_kernel_cmd(extra_arguments)
 

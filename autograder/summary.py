@@ -14,8 +14,10 @@ from autograder.record import Outcome
 
 class Outcomes(list):
     """What :func:`grade` returns: one :class:`Outcome` per submission, ``kernels``, how
-    this run started its kernels, ``notes`` for the instructor (for the summary), and
-    ``skipped``, the entries of the submissions folder that are not submissions."""
+    this run started its kernels, ``notes`` for the instructor (for the summary),
+    ``skipped``, the entries of the submissions folder that are not submissions,
+    ``sandbox``, what the sandbox protected on this machine (the summary's first line),
+    and ``interrupted``, the signal that stopped the run early (0 if none)."""
 
     def __init__(
         self,
@@ -23,18 +25,27 @@ class Outcomes(list):
         kernels: str = "",
         notes: list[str] | None = None,
         skipped: list[str] | None = None,
+        sandbox: str = "",
+        interrupted: int = 0,
     ):
         super().__init__(outcomes)
         self.kernels = kernels
         self.notes = list(notes or [])
         self.skipped = list(skipped or [])
+        self.sandbox = sandbox
+        self.interrupted = interrupted
 
     @property
     def complete(self) -> bool:
         """Whether everything handed in was graded: no submission failed (now or when it
-        was last graded) and no entry of the submissions folder was left out."""
-        return not self.skipped and not any(
-            o.status == "failed" or (o.status == "unchanged" and o.reason) for o in self
+        was last graded), no entry of the submissions folder was left out, and the run
+        was not stopped early."""
+        return (
+            not self.interrupted
+            and not self.skipped
+            and not any(
+                o.status == "failed" or (o.status == "unchanged" and o.reason) for o in self
+            )
         )
 
 
@@ -93,7 +104,7 @@ def summary(outcomes: list[Outcome], *, isolate: bool = True) -> str:
     counts the answers waiting for a person in formgrader ("-" when none), since a total
     that includes the points of an ungraded answer would read as final.
     """
-    lines = [sandboxing.describe(isolate)]
+    lines = [getattr(outcomes, "sandbox", "") or sandboxing.describe(isolate)]
     if getattr(outcomes, "kernels", ""):
         lines.append(outcomes.kernels)
     lines.extend(getattr(outcomes, "notes", []))
