@@ -34,6 +34,7 @@ import logging
 import os
 import pickle
 import platform
+import queue
 import secrets
 import shutil
 import tempfile
@@ -276,8 +277,6 @@ class ClusterBackend:
     """Notebooks graded on a Dask cluster's workers (see the module docstring)."""
 
     def __init__(self, address: str, settings: Settings):
-        from distributed import as_completed
-
         for name in ("distributed", "distributed.client", "distributed.worker"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
         self.address = address
@@ -291,7 +290,9 @@ class ClusterBackend:
             self.client.close()
             raise
         self.run = secrets.token_hex(4)  # keys of this run, apart from another's
-        self.completed = as_completed(loop=self.client.loop)
+        # The keys of finished tasks, in the order they finish (put there by the client's
+        # own thread, which Dask runs a future's done-callbacks in).
+        self.finished: queue.SimpleQueue = queue.SimpleQueue()
         self.futures: dict[str, tuple[object, Work, object]] = {}  # task key -> key, work, future
         self.held: dict[str, object] = {}  # assignment -> its Shared's future
         self.shared: dict[str, Shared] = {}
@@ -348,20 +349,17 @@ class ClusterBackend:
             pure=False,
         )
         self.futures[future.key] = (key, work, future)
-        self.completed.add(future)
+        future.add_done_callback(lambda done: self.finished.put(done.key))
 
     def next_done(self, timeout: float):
         """The next notebook graded, ``(key, Graded)``; None after ``timeout`` seconds."""
-        from distributed import KilledWorker, wait
+        from distributed import KilledWorker
 
-        if not self.completed.has_ready():
-            running = [future for _, _, future in self.futures.values()]
-            try:
-                wait(running, timeout=timeout, return_when="FIRST_COMPLETED")
-            except TimeoutError:
-                return None
-        future = next(self.completed)
-        key, work, _ = self.futures.pop(future.key)
+        try:
+            task = self.finished.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        key, work, future = self.futures.pop(task)
         try:
             graded = future.result()
         except KilledWorker:

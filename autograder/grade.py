@@ -451,7 +451,8 @@ class Grader:
                     self.backend.submit(key, Work(job.student, job.assignment, name, data))
             if self.stop:
                 self.backend.stop()  # nothing new starts; the kernels running are killed
-                left = list(dict.fromkeys(in_flight.values())) + list(waiting)
+                left = list({id(job): job for job in in_flight.values()}.values())
+                left += list(waiting)
                 for job in left:
                     self.marks.release(job.student, job.assignment)
                 return outcomes, left

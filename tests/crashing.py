@@ -5,8 +5,8 @@
 kills the process with SIGKILL (what the OOM killer or ``kill -9`` does: no handler, no
 clean-up) at the N-th event of STAGE, counted from 1:
 
-``preparing``  a gradebook write (an SQL statement that changed rows) while a submission
-               is prepared, before it is committed: SQLite is left with a hot journal;
+``preparing``  a submission read and marked in progress, before its kernels start (the
+               coordinator reads files there; the gradebook is written when recording);
 ``executing``  a silent request to a kernel (set-up, the trusted kernel's ordinary
                cells, the sync before a test), with both kernels of a notebook running;
 ``recording``  a gradebook write while a submission is recorded, as for ``preparing``;
@@ -32,7 +32,7 @@ import signal
 import sys
 import threading
 
-from autograder import cli, execute, prepare, record, recovery
+from autograder import cli, execute, record, recovery
 
 _counts: collections.Counter = collections.Counter()
 _kill_at: tuple[str, int] = ("", 0)
@@ -88,7 +88,8 @@ def _track_marks() -> None:
     def begun(self, student, assignment, digest):
         with _lock:
             _in_flight.add((student, assignment))
-        return begin(self, student, assignment, digest)
+        begin(self, student, assignment, digest)
+        _event("preparing")
 
     def ended(method):
         def end(self, student, assignment):
@@ -108,7 +109,6 @@ def _gradebook_writes() -> None:
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
-    _within(prepare.Preparer, "__call__", "preparing")
     _within(record.Recorder, "__call__", "recording")
     _within(record.Recorder, "failed", "recording")
 
