@@ -254,6 +254,8 @@ def _bwrap(
     wrapped += [
         option for path in SYSTEM_HIDDEN if Path(path).is_dir() for option in ("--tmpfs", path)
     ]
+    # bubblewrap would make /etc private to root: every user must read what is bound in it.
+    wrapped += ["--perms", "0755", "--dir", "/etc"]
     for path in map(Path, ETC_PATHS):
         if path.exists():
             wrapped += ["--ro-bind", str(path), str(path)]

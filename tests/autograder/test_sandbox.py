@@ -188,6 +188,7 @@ def test_a_kernel_sees_only_the_environment_the_course_package_and_its_folders(
             f"print(os.path.exists({str(elsewhere)!r}), os.path.exists({str(ROOT / 'source')!r}))\n"
             "print(len([p for p in os.listdir('/proc') if p.isdigit()]))\n"
             "print(os.path.exists('/tmp/note-from-first'))\n"
+            "print(all(os.access(p, os.R_OK) for p in ('/etc/ld.so.cache', '/etc/fonts')))\n"
         )
         _, process = _run_in_kernel(
             first, zygote, probe.replace("/tmp/note'", "/tmp/note-from-first'")
@@ -199,13 +200,14 @@ def test_a_kernel_sees_only_the_environment_the_course_package_and_its_folders(
             process.kill()
     finally:
         shutil.rmtree(elsewhere, ignore_errors=True)
-    listing, hidden, processes, shared = other.strip().splitlines()
+    listing, hidden, processes, shared, readable = other.strip().splitlines()
     allowed = {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "sbin", "tmp", "usr"}
     top = {Path(p).parts[1] for p in (*EXPOSE, scratch)}
     assert set(eval(listing)) <= allowed | top
     assert hidden == "False False"
     assert int(processes) <= 3  # the kernel and its namespace's init
     assert shared == "False", "a note written to /tmp by one kernel was seen by another"
+    assert readable == "True", "the system files a kernel needs (/etc) are not readable"
 
 
 @pytest.mark.parametrize("start", ["forked", "from scratch"])
