@@ -190,6 +190,8 @@ def _describe_other(value) -> str:
         owner = _getattr(_getattr(value, "__self__", None), "name", None)  # scipy.stats.norm.logpdf
         return f"{owner}.{name.rsplit('.', 1)[-1]}" if _isinstance(owner, str) else name
     text = _repr(value)
+    if "\n" in text:  # SciPy's optimizer result, a DataFrame: its type says enough
+        return f"<an object of type {_getattr(_type(value), '__name__', 'object')}>"
     return text if _len(text) <= 60 else text[:57] + "..."
 
 
@@ -392,30 +394,80 @@ def _same_float(got: float, expected: float, rtol: float, atol: float) -> bool:
     return _isclose(got, expected, rel_tol=rtol, abs_tol=atol)
 
 
+def _same_values(got, expected, rtol: float, atol: float) -> bool:
+    """Same shape and every value the same (in the sense of :func:`_same_float`)."""
+    if got.shape != expected.shape:
+        return False
+    pairs = _zip(got.reshape(-1).tolist(), expected.reshape(-1).tolist(), strict=True)
+    return _all(_same_float(g, e, rtol, atol) for g, e in pairs)
+
+
+def _named_mistake(got, mistakes, hint: str, rtol: float, atol: float) -> str:
+    """The hint of the first known mistake whose value ``got`` is, else ``hint``.
+
+    Mistake values are usually computed another way than the learner's code computed
+    them, so they are matched to at least 6 significant digits.
+    """
+    rtol = rtol if rtol > 1e-6 else 1e-6
+    for value, text in mistakes:
+        try:
+            value = _asarray(value, dtype=_float)
+        except (TypeError, ValueError):
+            continue
+        if _same_values(_asarray(got, dtype=_float), value, rtol, atol):
+            return text
+    return hint
+
+
 def expect_value(
-    function, *args, expected, hint: str = "", rtol: float = 1e-7, atol: float = 1e-12, **kwargs
+    function,
+    *args,
+    expected,
+    hint: str = "",
+    mistakes=(),
+    rtol: float = 1e-7,
+    atol: float = 1e-12,
+    **kwargs,
 ) -> None:
     """Call ``function(*args, **kwargs)`` and check that it returns the number ``expected``.
 
     Infinite expectations must be matched exactly (``-inf`` is not ``0.0``), and ``nan``
     is never accepted for a finite or infinite expectation. Returns None, so a check left
     last in a test cell gives nbgrader no number to read as a partial score.
+
+    Parameters
+    ----------
+    hint : str
+        Shown when the result is wrong, or the function raised an error.
+    mistakes : sequence of (value, hint)
+        The values common mistakes return here, each with the hint that names it: a
+        result equal to one of them gets that hint instead of ``hint``, so the first
+        failing check tells the learner which mistake they made.
     """
     what = _signature(function, args, kwargs)
     expected = _float(expected)
     result = _call(function, args, kwargs, expected=describe(expected), hint=hint)
     got = to_float(result, what=what)
     if not _same_float(got, expected, rtol, atol):
+        hint = _named_mistake(got, mistakes, hint, rtol, atol)
         _fail(f"{what} returned the wrong value.", describe(expected), describe(got), hint)
 
 
 def expect_array(
-    function, *args, expected, hint: str = "", rtol: float = 1e-7, atol: float = 1e-12, **kwargs
+    function,
+    *args,
+    expected,
+    hint: str = "",
+    mistakes=(),
+    rtol: float = 1e-7,
+    atol: float = 1e-12,
+    **kwargs,
 ) -> None:
     """Call ``function(*args, **kwargs)`` and check that it returns the array ``expected``.
 
     The shape must match exactly; values are compared elementwise as in
-    :func:`expect_value`. Returns None, like :func:`expect_value`.
+    :func:`expect_value`, and ``mistakes`` works as there. Returns None, like
+    :func:`expect_value`.
     """
     what = _signature(function, args, kwargs)
     expected = _asarray(expected, dtype=_float)
@@ -426,10 +478,10 @@ def expect_array(
             f"{what} returned an array of the wrong shape.",
             f"shape {expected.shape}",
             f"shape {got.shape}",
-            hint,
+            _named_mistake(got, mistakes, hint, rtol, atol),
         )
-    pairs = _zip(got.reshape(-1).tolist(), expected.reshape(-1).tolist(), strict=True)
-    if not _all(_same_float(g, e, rtol, atol) for g, e in pairs):
+    if not _same_values(got, expected, rtol, atol):
+        hint = _named_mistake(got, mistakes, hint, rtol, atol)
         _fail(f"{what} returned the wrong values.", describe(expected), describe(got), hint)
 
 

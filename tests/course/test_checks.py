@@ -341,3 +341,34 @@ def test_the_graders_note_stays_the_last_line():
     lines = _rendered(failure.value)
     assert lines[0].startswith("NotImplementedError: proxied is not written yet")
     assert lines[-1] == "(raised by the submission's code, in proxied)"
+
+
+def test_a_known_mistake_gets_the_hint_that_names_it():
+    """Does a result equal to a listed mistake's value get that mistake's hint, and any other
+    wrong result (or an error) the general hint?"""
+
+    def halves(x):
+        return x / 2
+
+    mistakes = [(4.5, "you halved it"), (-9.0, "Did you forget the minus sign?")]
+    with pytest.raises(checks.CheckFailure, match="hint: you halved it"):
+        checks.expect_value(halves, 9.0, expected=81.0, hint="square it", mistakes=mistakes)
+    with pytest.raises(checks.CheckFailure, match="hint: square it"):
+        checks.expect_value(halves, 10.0, expected=100.0, hint="square it", mistakes=mistakes)
+    with pytest.raises(checks.CheckFailure, match="hint: you halved it"):
+        checks.expect_array(
+            halves,
+            np.array([1.0, 3.0]),
+            expected=[1.0, 9.0],
+            mistakes=[([0.5, 1.5], "you halved it")],
+        )
+    with pytest.raises(checks.CheckFailure, match="hint: square it"):
+        checks.expect_value(math.log, -1.0, expected=1.0, hint="square it", mistakes=mistakes)
+
+
+def test_a_multi_line_result_is_described_by_its_type():
+    """Does a result whose repr spans lines (SciPy's optimizer result) stay on one line?"""
+    from scipy import optimize
+
+    result = optimize.minimize_scalar(lambda t: (t - 0.3) ** 2, bounds=(0, 1), method="bounded")
+    assert checks.describe(result) == "<an object of type OptimizeResult>"
