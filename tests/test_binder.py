@@ -158,3 +158,18 @@ def test_post_build_leaves_a_learners_jupyterlab(tmp_path):
         INSTRUCTOR_SERVER_EXTENSIONS, "disabled"
     )
     assert states.get(VALIDATE_SERVER_EXTENSION) == "enabled"
+
+
+@pytest.mark.slow
+def test_post_build_gives_validate_its_summary(tmp_path):
+    """Does postBuild leave an nbgrader_config.py on Jupyter's path that makes Validate list a
+    summary first (course.validate), as nbgrader loads it?"""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from course import validate
+
+    prefix, _ = run_post_build(ROOT, tmp_path)
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(prefix / "etc" / "jupyter"))
+    loaded = config.load_config()
+    assert loaded.Validator.Execute.on_cell_start is validate._on_cell_start
+    assert loaded.Validator.Execute.on_notebook_start is validate._on_notebook_start
