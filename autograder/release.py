@@ -114,6 +114,25 @@ def _keep_running_after_errors(notebook) -> None:
                 cell.metadata["tags"] = [*tags, RAISES_EXCEPTION]
 
 
+#: What ipykernel reports as ``language_info``, which JupyterLab writes into a notebook it
+#: opens, less the Python version, which depends on the learner's environment (the course's
+#: Jupyter server fills it in: ``course.lab.ContentsManager``). Without it JupyterLab shows
+#: a release notebook as changed the moment it opens.
+LANGUAGE_INFO = {
+    "codemirror_mode": {"name": "ipython", "version": 3},
+    "file_extension": ".py",
+    "mimetype": "text/x-python",
+    "name": "python",
+    "nbconvert_exporter": "python",
+    "pygments_lexer": "ipython3",
+}
+
+
+def _language_info(notebook) -> None:
+    """The language_info JupyterLab would save, so an unchanged notebook opens unchanged."""
+    notebook.metadata["language_info"] = dict(LANGUAGE_INFO)
+
+
 def _clear_outputs(notebook) -> None:
     """No outputs or execution counts: nbformat's canonical form, so equal content means
     equal bytes."""
@@ -124,7 +143,12 @@ def _clear_outputs(notebook) -> None:
 
 
 #: What release does to nbgrader's student version of each notebook, in order.
-LEARNER_STEPS = [_silence_hidden_tests, _keep_running_after_errors, _clear_outputs]
+LEARNER_STEPS = [
+    _silence_hidden_tests,
+    _keep_running_after_errors,
+    _language_info,
+    _clear_outputs,
+]
 
 
 def _finish_for_learners(path: Path) -> None:

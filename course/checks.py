@@ -285,9 +285,8 @@ def _shown_as_unanswered(error: BaseException, function) -> None:
         frames = _learner_frames(error)
         name = frames[-1][2] if frames else _getattr(function, "__name__", "this function")
         text = (
-            f"{_RED}NotImplementedError{_RESET}: {name} is not written yet: replace "
-            f"`raise NotImplementedError()` in its cell with your code, run that cell, "
-            f"then this test again."
+            f"{_RED}NotImplementedError{_RESET}: {name} is not written yet: "
+            "replace its `raise NotImplementedError()` with your code."
         )
         lines = [text, *_notes(error)]
         error._render_traceback_ = lambda: _clip(lines)

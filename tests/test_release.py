@@ -136,3 +136,15 @@ def test_hidden_test_cells_keep_a_valid_checksum(assignment):
         and c.metadata["nbgrader"]["checksum"] != compute_checksum(c)
     ]
     assert stale == []
+
+
+@pytest.mark.parametrize("assignment", assignment_names())
+def test_release_carries_the_language_info_jupyterlab_writes(assignment):
+    """Does the student version carry the language_info ipykernel reports (all but the Python
+    version, which the course's server fills in), so JupyterLab has nothing to change when it
+    opens it and shows no unsaved-changes dot?"""
+    from ipykernel.ipkernel import IPythonKernel
+
+    notebook = read(ROOT / "release" / assignment / f"{assignment}.ipynb")
+    reported = {k: v for k, v in IPythonKernel.language_info.items() if k != "version"}
+    assert notebook.metadata["language_info"] == reported

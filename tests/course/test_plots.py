@@ -157,3 +157,6 @@ def test_the_slider_lands_on_the_grid_and_names_its_quantity(monkeypatch):
     assert title == f"θ = 0.225:  L(θ) = product of the bars = {9 / 40 * 31 / 40:.4g}"
     for figure in shown:
         plt.close(figure)
+    import ipywidgets
+
+    ipywidgets.Widget.close_all()  # widgets made outside a kernel would complain at exit
