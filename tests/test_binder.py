@@ -161,9 +161,12 @@ def test_post_build_leaves_a_learners_jupyterlab(tmp_path):
 
 
 @pytest.mark.slow
-def test_post_build_gives_validate_its_summary(tmp_path):
-    """Does postBuild leave an nbgrader_config.py on Jupyter's path that makes Validate list a
-    summary first (course.validate), as nbgrader loads it?"""
+def test_post_build_configures_validate_and_the_server(tmp_path):
+    """Does postBuild leave, on Jupyter's path, an nbgrader_config.py that makes Validate list
+    a summary first (course.validate), and a server setting that serves release notebooks
+    with nothing left for JupyterLab to change (course.lab.ContentsManager)?"""
+    import json
+
     from traitlets.config.loader import PyFileConfigLoader
 
     from course import validate
@@ -173,3 +176,5 @@ def test_post_build_gives_validate_its_summary(tmp_path):
     loaded = config.load_config()
     assert loaded.Validator.Execute.on_cell_start is validate._on_cell_start
     assert loaded.Validator.Execute.on_notebook_start is validate._on_notebook_start
+    server = json.loads((prefix / "etc" / "jupyter" / "jupyter_server_config.json").read_text())
+    assert server["ServerApp"]["contents_manager_class"] == "course.lab.ContentsManager"
