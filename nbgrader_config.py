@@ -49,3 +49,13 @@ c.HTMLExporter.filters = {
     "clean_html": "autograder.inert.clean_html",
     "markdown2html": "autograder.inert.markdown2html",
 }
+
+# Validate (in the instructor's JupyterLab too) lists a summary of the notebook first and
+# each failing test by its name and docstring: course/validate.py. postBuild gives learners
+# the same. Without the course package installed, Validate is nbgrader's own.
+try:
+    from course.validate import configure as summarize_validate
+except ImportError:
+    pass
+else:
+    summarize_validate(c)

@@ -4,12 +4,17 @@ Starts JupyterLab on 127.0.0.1 with the course's first notebook open and prints 
 address to visit. Refuses, with one clear line, when the port is already taken. Stopping
 it (Ctrl+C, or SIGTERM or SIGHUP, which `make` passes on when it is killed) stops
 JupyterLab too: nothing is left serving the course.
+
+It also serves notebooks through :class:`ContentsManager`, so that a freshly released
+notebook opens without JupyterLab's unsaved-changes dot (postBuild configures the same for
+Binder and the student course's ``make lab``).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import platform
 import secrets
 import signal
 import socket
@@ -17,7 +22,30 @@ import subprocess
 import sys
 from pathlib import Path
 
+from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
+
 ROOT = Path(__file__).resolve().parent.parent
+
+
+class ContentsManager(AsyncLargeFileManager):
+    """Jupyter's own contents manager, which completes a released notebook's language_info.
+
+    When a notebook opens, JupyterLab writes the kernel's ``language_info`` into it and,
+    when that changes anything, marks the notebook as having unsaved changes. The release
+    writes everything ipykernel reports except the Python version, which only the
+    learner's environment knows (``autograder release`` must give the same bytes
+    everywhere); this fills that version in, as the kernel will report it (the kernel
+    runs the server's Python). A notebook that has a version, any notebook JupyterLab has
+    saved, is served untouched.
+    """
+
+    async def get(self, path, content=True, type=None, format=None, **kwargs):
+        model = await super().get(path, content=content, type=type, format=format, **kwargs)
+        if model.get("type") == "notebook" and isinstance(model.get("content"), dict):
+            info = model["content"].get("metadata", {}).get("language_info")
+            if isinstance(info, dict) and info.get("name") == "python" and "version" not in info:
+                info["version"] = platform.python_version()
+        return model
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -38,6 +66,7 @@ def lab_command(root: Path, notebook: str, host: str, port: int, token: str) -> 
         f"--ServerApp.ip={host}", f"--ServerApp.port={port}",
         "--ServerApp.port_retries=0", "--no-browser",
         f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={token}",
+        "--ServerApp.contents_manager_class=course.lab.ContentsManager",
         notebook,
     ]  # fmt: skip
     if hasattr(os, "geteuid") and os.geteuid() == 0:

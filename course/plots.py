@@ -95,7 +95,8 @@ def curve_with_optimum(
     grid, values : array_like
         The x values (usually a grid of parameters) and the curve on them.
     optimum : {"max", "min", None}
-        Which extreme to mark with a dot and a dotted vertical line; ``None`` marks none.
+        Which extreme to mark with a dot and a dotted vertical line, named in the legend
+        ("max at 0.2"); ``None`` marks none.
     """
     ax = _axes(ax)
     grid = np.asarray(grid, dtype=float)
@@ -106,18 +107,21 @@ def curve_with_optimum(
             raise ValueError(f"optimum must be 'max', 'min' or None, got {optimum!r}")
         finite = np.where(np.isfinite(values), values, np.nan)
         index = np.nanargmax(finite) if optimum == "max" else np.nanargmin(finite)
-        ax.axvline(grid[index], color=line.get_color(), linestyle=":", linewidth=1.2)
-        ax.plot(grid[index], values[index], "o", color=line.get_color())
-        ax.annotate(
-            f"{optimum} at {grid[index]:.3g}",
-            (grid[index], values[index]),
-            textcoords="offset points",
-            xytext=(6, 6),
+        best = grid[index]
+        # The optimum is named in the legend, which Matplotlib places clear of the curves
+        # and of other text; a label beside the point would sit on the curve, its tail or
+        # the title for some curves.
+        ax.axvline(
+            best,
             color=line.get_color(),
+            linestyle=":",
+            linewidth=1.2,
+            label=f"{optimum} at {best:.3g}",
         )
+        ax.plot(best, values[index], "o", color=line.get_color())
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    if label:
+    if label or optimum is not None:
         ax.legend()
     return ax
 
@@ -168,6 +172,12 @@ def per_sample_bars(
     return ax
 
 
+#: Where the underflow figure draws an exact 0.0 (in decades, log10): a grey strip below the
+#: smallest float64 (log10 of it is -323.3), one row per series.
+_ZERO_STRIP = (-366.0, -335.0)
+_ZERO_ROWS = (-344.0, -357.0)
+
+
 def plot_over_n(
     ns,
     series: Mapping[str, Sequence[float]],
@@ -185,53 +195,82 @@ def plot_over_n(
     ns : array_like
         The sample sizes.
     series : mapping of label to values
-        Each curve to draw. With ``logy=True``, values that are exactly 0.0 (an
-        underflow) are drawn as crosses on the bottom edge, so the collapse stays visible.
+        Each curve to draw.
+    logy : bool
+        A logarithmic y axis.
     float64_limits : bool
-        Draw the smallest positive normal and subnormal float64 as horizontal lines.
+        With ``logy``: the figure of an underflow. The y axis runs in decades (ticks
+        :math:`10^0, 10^{-100}, \\dots`) down past the smallest float64, with the smallest
+        positive normal and subnormal float64 as lines, and values that are exactly 0.0
+        drawn as crosses on a grey strip below both lines, where 0.0 sits among the
+        floats. (A Matplotlib log axis cannot reach below the smallest float64, so this
+        axis plots log10 of the values and labels its ticks as powers of ten.)
     """
     ax = _axes(ax)
     ns = np.asarray(ns, dtype=float)
-    for index, (label, values) in enumerate(series.items()):
-        values = np.asarray(values, dtype=float)
-        style = _LINESTYLES[index % len(_LINESTYLES)]
+    if logy and float64_limits:
+        _plot_underflow(ax, ns, series)
+    else:
+        for index, (label, values) in enumerate(series.items()):
+            values = np.asarray(values, dtype=float)
+            ax.plot(ns, values, _LINESTYLES[index % len(_LINESTYLES)], marker=".", label=label)
         if logy:
-            positive = values > 0
-            (line,) = ax.plot(ns[positive], values[positive], style, marker=".", label=label)
-            if np.any(~positive):
-                # 0.0 has no place on a log axis: draw it as crosses on the bottom edge.
-                ax.plot(
-                    ns[~positive],
-                    np.full(int((~positive).sum()), 0.04 + 0.06 * index),
-                    "x",
-                    markersize=9,
-                    markeredgewidth=2,
-                    color=line.get_color(),
-                    transform=ax.get_xaxis_transform(),
-                    clip_on=False,
-                    label=f"{label}: exactly 0.0",
-                )
-        else:
-            ax.plot(ns, values, style, marker=".", label=label)
+            ax.set_yscale("log")
     if logx:
         ax.set_xscale("log")
-    if logy:
-        ax.set_yscale("log")
-    if float64_limits:
-        limits = {
-            "smallest normal float64 ≈ 2.2e-308": (FLOAT64_SMALLEST_NORMAL, "--"),
-            "smallest float64 = 2⁻¹⁰⁷⁴ ≈ 4.9e-324\n(0.0 at 2⁻¹⁰⁷⁵ and below)": (
-                FLOAT64_SMALLEST_SUBNORMAL,
-                ":",
-            ),
-        }
-        for text, (level, style) in limits.items():
-            ax.axhline(level, color=COLORS["black"], linestyle=style, linewidth=1, label=text)
-        ax.set_ylim(bottom=FLOAT64_SMALLEST_SUBNORMAL)
     ax.set_xlabel("number of samples $n$")
     ax.set_ylabel(ylabel)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9)
     return ax
+
+
+def _decade_ticks(top: float, bottom: float) -> np.ndarray:
+    """Round decades from just above ``top`` down to ``bottom`` (log10 values), at most 5."""
+    span = max(top - bottom, 1.0)
+    step = next(s for s in (1, 2, 5, 10, 20, 50, 100, 200, 500) if span / s <= 4)
+    return np.arange(np.ceil(top / step) * step, bottom, -step)
+
+
+def _plot_underflow(ax, ns, series) -> None:
+    """The body of :func:`plot_over_n` with ``logy`` and ``float64_limits``."""
+    normal, smallest = math.log10(FLOAT64_SMALLEST_NORMAL), math.log10(FLOAT64_SMALLEST_SUBNORMAL)
+    top = smallest
+    for index, (label, values) in enumerate(series.items()):
+        values = np.asarray(values, dtype=float)
+        positive = values > 0
+        with np.errstate(divide="ignore"):
+            decades = np.log10(values[positive])
+        if decades.size:
+            top = max(top, float(decades.max()))
+        style = _LINESTYLES[index % len(_LINESTYLES)]
+        (line,) = ax.plot(ns[positive], decades, style, marker=".", label=label)
+        if np.any(~positive):
+            row = _ZERO_ROWS[index % len(_ZERO_ROWS)]
+            ax.plot(
+                ns[~positive],
+                np.full(int((~positive).sum()), row),
+                "x",
+                markersize=9,
+                markeredgewidth=2,
+                color=line.get_color(),
+                label=f"{label}: exactly 0.0",
+            )
+    ax.axhline(
+        normal, color=COLORS["black"], linestyle="--", linewidth=1,
+        label="smallest normal float64 ≈ 2.2e-308",
+    )  # fmt: skip
+    ax.axhline(
+        smallest, color=COLORS["black"], linestyle=":", linewidth=1.6,
+        label="smallest float64 = 2⁻¹⁰⁷⁴ ≈ 4.9e-324\n(0.0 at 2⁻¹⁰⁷⁵ and below)",
+    )  # fmt: skip
+    ax.axhspan(*_ZERO_STRIP, color="0.92", zorder=0, linewidth=0)
+    decades = _decade_ticks(top, smallest)
+    zero_row = sum(_ZERO_STRIP) / 2
+    ax.set_yticks(
+        [*decades, zero_row], [*(f"$10^{{{int(d)}}}$" for d in decades), "0.0"], minor=False
+    )
+    top = max(top, float(decades[0]))
+    ax.set_ylim(_ZERO_STRIP[0], top + 0.04 * (top - _ZERO_STRIP[0]))
 
 
 def compare_distributions(

@@ -26,6 +26,7 @@ def curve_explorer(
     description: str = "θ",
     xlabel: str = r"$\theta$",
     ylabel: str = "",
+    quantity: str | None = None,
     title: str | None = None,
     extra: Callable[[float, object], None] | None = None,
 ) -> ipywidgets.Widget:
@@ -36,9 +37,15 @@ def curve_explorer(
     function : callable
         Maps one parameter value to one number (the likelihood, the NLL, ...).
     grid : array_like
-        The parameter values the slider can take, evenly spaced and increasing.
+        The parameter values the slider can take, evenly spaced and increasing. The
+        slider lands exactly on them: a value the text promises (the MLE, where a
+        divergence is 0) is reached when the grid holds it, e.g. ``np.arange(1, 200) / 200``
+        holds 9/40.
     value : float, optional
         Where the slider starts (default: the middle of ``grid``).
+    quantity : str, optional
+        What the curve is, named in the readout above it: ``"L(θ) = product of the bars"``
+        reads "θ = 0.500:  L(θ) = product of the bars = 0.000977". Default: ``ylabel``.
     extra : callable, optional
         ``extra(theta, ax)`` draws a second panel for the current value, for example
         the probability the model gives each sample.
@@ -65,7 +72,12 @@ def curve_explorer(
         layout=ipywidgets.Layout(width="60%"),
     )
 
+    named = quantity or ylabel or "value"
+
     def draw(theta: float) -> None:
+        # The browser's slider adds steps in floating point (0.01 * 23 is not 0.23): take
+        # the grid value it stands for, so the figure shows exactly the promised values.
+        theta = float(grid[np.abs(grid - theta).argmin()])
         panels = 2 if extra is not None else 1
         figure, axes = plt.subplots(1, panels, figsize=(6.4 * panels * 0.8, 3.4), squeeze=False)
         ax = axes[0, 0]
@@ -74,7 +86,7 @@ def curve_explorer(
         ax.plot([theta], [current], "o", color=COLORS["vermillion"], markersize=9)
         # The readout goes in the title: beside the point it would sit on the curve or
         # the axis for some values.
-        readout = f"{description} = {theta:.3f}:  value = {current:.4g}"
+        readout = f"{description} = {theta:.3f}:  {named} = {current:.4g}"
         ax.set_title(f"{title}\n{readout}" if title else readout, color=COLORS["vermillion"])
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)

@@ -158,3 +158,23 @@ def test_post_build_leaves_a_learners_jupyterlab(tmp_path):
         INSTRUCTOR_SERVER_EXTENSIONS, "disabled"
     )
     assert states.get(VALIDATE_SERVER_EXTENSION) == "enabled"
+
+
+@pytest.mark.slow
+def test_post_build_configures_validate_and_the_server(tmp_path):
+    """Does postBuild leave, on Jupyter's path, an nbgrader_config.py that makes Validate list
+    a summary first (course.validate), and a server setting that serves release notebooks
+    with nothing left for JupyterLab to change (course.lab.ContentsManager)?"""
+    import json
+
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from course import validate
+
+    prefix, _ = run_post_build(ROOT, tmp_path)
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(prefix / "etc" / "jupyter"))
+    loaded = config.load_config()
+    assert loaded.Validator.Execute.on_cell_start is validate._on_cell_start
+    assert loaded.Validator.Execute.on_notebook_start is validate._on_notebook_start
+    server = json.loads((prefix / "etc" / "jupyter" / "jupyter_server_config.json").read_text())
+    assert server["ServerApp"]["contents_manager_class"] == "course.lab.ContentsManager"

@@ -104,3 +104,47 @@ def test_notebook_carries_no_outputs_or_personal_metadata(path):
     assert dirty == []
     cell_metadata = {key for c in notebook.cells for key in c.metadata}
     assert cell_metadata <= {"nbgrader", "tags", "editable", "deletable"}
+
+
+@pytest.mark.parametrize("assignment", assignment_names())
+def test_run_all_goes_on_past_failing_tests_and_answers(assignment):
+    """Is every test cell and answer cell of the student version tagged raises-exception, so
+    Run All shows every failing test and every figure instead of stopping at the first?"""
+    notebook = read(ROOT / "release" / assignment / f"{assignment}.ipynb")
+    untagged = [
+        c.metadata["nbgrader"]["grade_id"]
+        for c in notebook.cells
+        if c.cell_type == "code"
+        and "nbgrader" in c.metadata
+        and (c.metadata["nbgrader"].get("grade") or c.metadata["nbgrader"].get("solution"))
+        and "raises-exception" not in c.metadata.get("tags", [])
+    ]
+    assert untagged == []
+
+
+@pytest.mark.parametrize("assignment", assignment_names())
+def test_hidden_test_cells_keep_a_valid_checksum(assignment):
+    """Does each hidden-test cell, rewritten to print nothing, keep a checksum that matches,
+    so Validate does not report it as changed?"""
+    from nbgrader.utils import compute_checksum
+
+    notebook = read(ROOT / "release" / assignment / f"{assignment}.ipynb")
+    stale = [
+        c.metadata["nbgrader"]["grade_id"]
+        for c in notebook.cells
+        if "checksum" in c.metadata.get("nbgrader", {})
+        and c.metadata["nbgrader"]["checksum"] != compute_checksum(c)
+    ]
+    assert stale == []
+
+
+@pytest.mark.parametrize("assignment", assignment_names())
+def test_release_carries_the_language_info_jupyterlab_writes(assignment):
+    """Does the student version carry the language_info ipykernel reports (all but the Python
+    version, which the course's server fills in), so JupyterLab has nothing to change when it
+    opens it and shows no unsaved-changes dot?"""
+    from ipykernel.ipkernel import IPythonKernel
+
+    notebook = read(ROOT / "release" / assignment / f"{assignment}.ipynb")
+    reported = {k: v for k, v in IPythonKernel.language_info.items() if k != "version"}
+    assert notebook.metadata["language_info"] == reported

@@ -1,5 +1,6 @@
-"""Does the course work in JupyterLab as a learner meets it: every notebook runs with its
-figures drawn, the slider redraws, and Validate gives a truthful verdict?"""
+"""Does the course work in JupyterLab as a learner meets it: Run All runs every notebook with
+its figures drawn and each failure in a few lines, a release notebook opens with nothing to
+save, the slider redraws, and Validate gives a truthful verdict, its summary first?"""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import re
 import nbformat
 import pytest
 
+from course.checks import MAX_LINES
 from tests.browser.conftest import SCREENSHOTS
 from tests.conftest import assignment_names
 from tests.submissions import fixture_answers, solved
@@ -56,30 +58,40 @@ def _open(page, lab, path: str) -> None:
     page.locator(".jp-StatusBar-Widget", has_text=KERNEL_IDLE).wait_for(timeout=120_000)
 
 
-def _run_every_cell(page) -> list[dict]:
-    """Run the cells one at a time, from the top, waiting for each to finish.
+def _run_all(page) -> list[dict]:
+    """Press Run > Run All Cells and wait until every code cell has run and its figures drawn.
 
-    JupyterLab's Run All stops at the first error, and the stubs raise
-    NotImplementedError, so each cell is run on its own (Shift+Enter runs it and moves
-    on; the last one runs with Ctrl+Enter, so no empty cell is added).
+    The release tags its test and answer cells ``raises-exception``, so Run All goes on past
+    a failing test; were it to stop, the cells after it would never get a number and this
+    would time out.
     """
-    cells = page.locator(CELLS)
-    count = cells.count()
-    cells.first.click()
-    page.keyboard.press("Escape")  # command mode: the keys act on cells
-    for index in range(count):
-        is_code = "jp-CodeCell" in (cells.nth(index).get_attribute("class") or "")
-        page.keyboard.press("Shift+Enter" if index < count - 1 else "Control+Enter")
-        if is_code:
-            cells.nth(index).locator(".jp-InputPrompt", has_text=re.compile(r"\[\d+\]")).wait_for(
-                timeout=120_000
-            )
-    return cells.evaluate_all(_CELL_REPORT)
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+    page.wait_for_function(
+        """selector => [...document.querySelectorAll(selector)]
+          .filter(cell => cell.classList.contains('jp-CodeCell'))
+          .every(cell => /^\\[\\d+\\]:$/.test(
+            (cell.querySelector('.jp-InputPrompt') || {innerText: ''}).innerText.trim()))""",
+        arg=CELLS,
+        timeout=300_000,
+    )
+    page.locator(".jp-StatusBar-Widget", has_text=KERNEL_IDLE).wait_for(timeout=120_000)
+    page.wait_for_function(
+        """selector => [...document.querySelectorAll(selector + ' .jp-OutputArea-output img')]
+          .every(img => img.complete)""",
+        arg=CELLS,
+        timeout=60_000,
+    )
+    return page.locator(CELLS).evaluate_all(_CELL_REPORT)
 
 
 def _last_line(text: str) -> str:
     lines = [line for line in text.splitlines() if line.strip()]
     return lines[-1].strip() if lines else ""
+
+
+def _lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
 
 
 def _validate(page) -> tuple[list[str], list[tuple[str, str]], str]:
@@ -108,16 +120,18 @@ def test_learner_sees_validate_and_no_instructor_tools(page, lab):
 
 
 @pytest.mark.parametrize("assignment", assignment_names())
-def test_notebook_runs_with_figures_and_only_stub_errors(page, lab, assignment):
-    """Does every cell run, every figure render, and every error come from a stub?"""
+def test_run_all_runs_every_cell_with_figures_and_only_stub_errors(page, lab, assignment):
+    """Does Run All on an untouched notebook run every cell, past its failing tests, render
+    every figure, and show each failure, all from stubs, in a few lines?"""
     _open(page, lab, f"release/{assignment}/{assignment}.ipynb")
-    cells = _run_every_cell(page)
+    cells = _run_all(page)
 
     code = [cell for cell in cells if cell["code"]]
     assert [c["prompt"] for c in code if not re.fullmatch(r"\[\d+\]:", c["prompt"])] == []
-    errors = [_last_line(text) for cell in cells for text in cell["errors"]]
+    errors = [text for cell in cells for text in cell["errors"]]
     assert errors, "no stub raised NotImplementedError: did the exercises run?"
-    assert [e for e in errors if not e.startswith("NotImplementedError")] == []
+    assert [e for e in errors if not _last_line(e).startswith("NotImplementedError")] == []
+    assert [e for e in errors if len(_lines(e)) > MAX_LINES] == []
     assert sum(c["figures"] for c in cells) > 0, "no figure at all"
     assert [c["figures"] - c["drawn"] for c in cells if c["drawn"] < c["figures"]] == []
     assert sum(c["placeholders"] for c in cells) == 0, "a figure came out as text"
@@ -134,11 +148,42 @@ def test_notebook_runs_with_figures_and_only_stub_errors(page, lab, assignment):
     _screenshot(page, assignment)
 
 
+def test_a_failing_check_shows_its_short_message(page, lab):
+    """Does a wrong answer's failing test show the learner message alone, in a few lines:
+    what was called, expected, got, the hint naming the mistake, and no traceback?"""
+    mistake = fixture_answers("01_likelihood")["likelihood_bernoulli"]["mistake_swapped_theta"]
+    notebook = solved("01_likelihood", {"likelihood_bernoulli": mistake})
+    _open(page, lab, _scratch_copy(lab, notebook, "01_likelihood", "mistake"))
+    cells = _run_all(page)
+
+    (error,) = [text for cell in cells for text in cell["errors"]]
+    lines = _lines(error)
+    assert len(lines) <= MAX_LINES, error
+    assert lines[0].startswith("CheckFailure: likelihood_bernoulli([1, 0, 1, 1], 0.6) returned")
+    assert [line.split(":")[0].strip() for line in lines[1:]] == ["expected", "got", "hint"]
+    assert "Did you swap theta and 1 - theta?" in lines[-1]
+    assert "Traceback" not in error and "checks.py" not in error
+    failing = page.locator(CELLS).filter(
+        has=page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
+    )
+    failing.first.evaluate("node => node.scrollIntoView({block: 'center'})")
+    _screenshot(page, "short-message")
+
+
+def test_a_release_notebook_opens_with_nothing_to_save(page, lab):
+    """Does a release notebook open, its kernel started, without the unsaved-changes dot?"""
+    _open(page, lab, "release/05_kl_divergence/05_kl_divergence.ipynb")
+    page.wait_for_timeout(2_000)  # JupyterLab writes the kernel's details in as they arrive
+    tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current")
+    assert "05_kl_divergence" in tab.inner_text()
+    assert "jp-mod-dirty" not in (tab.get_attribute("class") or "").split()
+
+
 def test_slider_redraws_the_figure(page, lab):
     """Does moving the slider of the solved first notebook redraw its figure?"""
     path = _scratch_copy(lab, solved("01_likelihood"), "01_likelihood", "solved")
     _open(page, lab, path)
-    cells = _run_every_cell(page)
+    cells = _run_all(page)
     assert [text for cell in cells for text in cell["errors"]] == [], "the solution raised"
 
     cell = page.locator(CELLS).filter(has=page.locator(".widget-slider")).first
@@ -173,7 +218,8 @@ def test_validate_passes_a_solved_notebook(page, lab):
 
 
 def test_validate_lists_every_unanswered_test(page, lab):
-    """Does Validate on an untouched notebook list each visible test and the written answer?"""
+    """Does Validate on an untouched notebook say first what is left to do, then list each
+    visible test by its name and docstring, and the written answer?"""
     release = lab.tree / "release" / "01_likelihood" / "01_likelihood.ipynb"
     notebook = nbformat.read(release, as_version=4)
     path = _scratch_copy(lab, notebook, "01_likelihood", "validate-unsolved")
@@ -183,20 +229,25 @@ def test_validate_lists_every_unanswered_test(page, lab):
 
     graded = [c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade")]
     visible_tests = [
-        _docstring(c.source)
+        f"{c.metadata['nbgrader']['grade_id']}: {_docstring(c.source)}"
         for c in graded
-        if c.cell_type == "code" and len(c.source.strip().splitlines()) > 1
+        if c.cell_type == "code" and c.source.startswith('"""')
     ]
     written = [c.source.strip() for c in graded if c.cell_type == "markdown"]
     assert "validation-failed" in classes
-    assert sorted(_docstring(source) for source, _ in failures) == sorted(visible_tests + written)
-    for source, error in failures:
-        expected = "NotImplementedError" if source.startswith('"""') else "You did not provide"
+    (summary, summary_error), *cells = failures
+    assert summary == "This notebook: 2 exercises not started, 1 written answer missing."
+    assert "likelihood_bernoulli, likelihood_gaussian" in summary_error
+    assert sorted(source for source, _ in cells) == sorted(visible_tests + written)
+    for source, error in cells:
+        expected = "NotImplementedError" if source.startswith("test_") else "You did not provide"
         assert _last_line(error).startswith(expected), (source, error)
+        assert len(_lines(error)) <= MAX_LINES
 
 
 def test_validate_shows_a_wrong_answers_learner_message(page, lab):
-    """Does Validate show a wrong answer's learner-worded message: expected, got and a hint?"""
+    """Does Validate name the failing test in its summary, then show the test's learner
+    message (expected, got, the hint naming the mistake) in a few lines?"""
     mistake = fixture_answers("01_likelihood")["likelihood_bernoulli"]["mistake_swapped_theta"]
     notebook = solved("01_likelihood", {"likelihood_bernoulli": mistake})
     path = _scratch_copy(lab, notebook, "01_likelihood", "validate-mistake")
@@ -204,8 +255,11 @@ def test_validate_shows_a_wrong_answers_learner_message(page, lab):
     classes, failures, _ = _validate(page)
     _screenshot(page, "validate-mistake")
 
-    assert "validation-failed" in classes and failures
-    for source, error in failures:
-        assert _docstring(source).startswith("likelihood_bernoulli"), source
-        assert "CheckFailure" in error and "NotImplementedError" not in error
-        assert all(word in error for word in ("expected:", "got:", "hint:")), error
+    assert "validation-failed" in classes
+    (summary, _), (source, error) = failures
+    assert summary == "This notebook: 1 test failing: test_likelihood_bernoulli_values."
+    assert source.startswith("test_likelihood_bernoulli_values: likelihood_bernoulli"), source
+    assert "CheckFailure" in error and "NotImplementedError" not in error
+    assert all(word in error for word in ("expected:", "got:", "hint:")), error
+    assert "Did you swap theta and 1 - theta?" in error
+    assert len(_lines(error)) <= MAX_LINES

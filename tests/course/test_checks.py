@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+import re
 import warnings
 
 import numpy as np
 import pytest
+from IPython.core.interactiveshell import InteractiveShell
 
 from course import checks
 
@@ -25,8 +27,8 @@ def test_wrong_value_fails_with_expected_got_and_hint():
     with pytest.raises(AssertionError) as failure:
         checks.expect_value(square, 3.0, expected=10.0, hint="did you square it?")
     message = str(failure.value)
-    assert "square(3)" in message
-    assert "expected: 10" in message and "got:      9" in message
+    assert "square(3.0)" in message
+    assert "expected: 10.0" in message and "got:      9.0" in message
     assert "hint: did you square it?" in message
 
 
@@ -142,7 +144,7 @@ def test_an_error_in_learner_code_fails_with_the_hint():
     message = str(failure.value)
     assert message.startswith("mean_nll_passing_a_tuple(one_argument_log_pdf, [0.0, 0.0])")
     assert "raised an error instead of returning" in message
-    assert "expected: 0" in message
+    assert "expected: 0.0" in message
     assert "got:      TypeError: one_argument_log_pdf() takes 1 positional argument" in message
     assert "hint: pass the parameters on with *params." in message
     assert isinstance(failure.value.__cause__, TypeError)  # the learner's line stays visible
@@ -215,3 +217,158 @@ def test_a_result_that_is_not_the_promised_tuple_is_named(value):
     """Does a result of the wrong shape fail with the tuple it should have been?"""
     with pytest.raises(checks.CheckFailure, match=r"\(w, sigma\)"):
         checks.to_tuple(value, ("w", "sigma"), what="fit(X, y)")
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (-0.7316649689147774, "-0.731665"),
+        (np.float64(1 / 3), "0.333333"),
+        (2.0, "2.0"),
+        (1e-300, "1e-300"),
+        (math.inf, "inf"),
+        (np.array([-0.7316649689147774, 1.0, math.nan]), "[-0.731665, 1.0, nan]"),
+        (np.array([1, 0, 1]), "[1, 0, 1]"),
+        (np.array([[0.123456789, 1.0], [2.0, 3.0]]), "[[0.123457, 1.0], [2.0, 3.0]]"),
+        ((0.1234567891, 2.5), "(0.123457, 2.5)"),
+        (np.arange(20) / 3, "<array of 20 values: [0.0, 0.333333, 0.666667, ...]>"),
+        (np.array(0.123456789), "0.123457"),
+    ],
+)
+def test_numbers_show_six_significant_digits(value, shown):
+    """Does every number in a message, inside arrays and tuples too, show 6 significant digits?"""
+    assert checks.describe(value) == shown
+
+
+def _rendered(failure: BaseException) -> list[str]:
+    return [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in failure._render_traceback_()]
+
+
+def test_a_failure_renders_as_its_message_alone():
+    """Does IPython show a failed check as its message (called, expected, got, hint), no frames?"""
+    with pytest.raises(checks.CheckFailure) as failure:
+        checks.expect_value(square, 3.0, expected=10.0, hint="did you square it?")
+    lines = _rendered(failure.value)
+    assert lines == [
+        "CheckFailure: square(3.0) returned the wrong value.",
+        "  expected: 10.0",
+        "  got:      9.0",
+        "  hint: did you square it?",
+    ]
+
+
+def test_returning_an_optimizer_result_renders_without_a_chained_error():
+    """Does a result that is not a number render in a few lines, with no "During handling"?"""
+    from scipy import optimize
+
+    def fit():
+        return optimize.minimize_scalar(lambda t: (t - 0.3) ** 2, bounds=(0, 1), method="bounded")
+
+    with pytest.raises(checks.CheckFailure) as failure:
+        checks.expect_value(fit, expected=0.3)
+    assert failure.value.__suppress_context__
+    lines = _rendered(failure.value)
+    assert len(lines) <= checks.MAX_LINES and "return its `.x`" in lines[-1]
+
+
+def test_a_long_message_is_cut_to_the_most_lines_a_failure_shows():
+    """Does a check whose message runs long still render in at most MAX_LINES lines?"""
+    failure = checks.CheckFailure("\n".join(f"line {i}" for i in range(20)))
+    assert len(failure._render_traceback_()) == checks.MAX_LINES
+
+
+@pytest.fixture
+def shell():
+    """An IPython shell, as in a notebook's kernel: cells are files IPython knows."""
+    shell = InteractiveShell.instance()
+    shell.run_cell("import numpy as np\nfrom course import checks", store_history=True)
+    yield shell
+    InteractiveShell.clear_instance()
+
+
+def _run(shell, source: str) -> BaseException | None:
+    result = shell.run_cell(source, store_history=True)
+    return result.error_in_exec
+
+
+def test_the_learners_own_line_is_shown_when_their_code_raised(shell, capsys):
+    """Does a failure caused by an error in the learner's cell show that cell's line, and no
+    line of the test cell or of NumPy?"""
+    _run(
+        shell,
+        "def mean_nll(log_pdf, x, *params):\n"
+        '    """the mistake: params as one tuple"""\n'
+        "    return -np.mean(log_pdf(x, params))\n",
+    )
+    error = _run(
+        shell,
+        "def normal_log_pdf(x, mu, sigma):\n"
+        "    return -0.5 * ((x - mu) / sigma) ** 2\n"
+        "checks.expect_value(mean_nll, normal_log_pdf, np.zeros(2), 0.0, 1.0, expected=0.5,\n"
+        "                    hint='pass the parameters on with *params.')\n",
+    )
+    capsys.readouterr()
+    assert isinstance(error, checks.CheckFailure)
+    lines = _rendered(error)
+    assert len(lines) <= checks.MAX_LINES
+    assert lines[-2].startswith("  your code, Cell In[") and lines[-2].endswith("in mean_nll:")
+    assert lines[-1] == "    return -np.mean(log_pdf(x, params))"
+    assert "TypeError: normal_log_pdf() missing 1 required positional argument" in lines[2]
+
+
+def test_an_unanswered_exercise_renders_as_one_line_naming_it(shell, capsys):
+    """Does NotImplementedError stay itself (the mark of an unanswered exercise) but show one
+    line naming the function to write, even when another function calls it?"""
+    _run(shell, "def nll(x, theta):\n    raise NotImplementedError()\n")
+    _run(shell, "def fit(x):\n    return nll(x, 0.5)\n")
+    error = _run(shell, "checks.expect_value(fit, np.zeros(2), expected=0.5)\n")
+    capsys.readouterr()
+    assert type(error) is NotImplementedError
+    (line,) = _rendered(error)
+    assert line.startswith("NotImplementedError: nll is not written yet")
+
+
+def test_the_graders_note_stays_the_last_line():
+    """Does an error the grader rebuilt keep its note last, where the feedback page reads it?"""
+
+    def proxied(x):
+        error = NotImplementedError()
+        error.add_note("(raised by the submission's code, in proxied)")
+        raise error
+
+    with pytest.raises(NotImplementedError) as failure:
+        checks.expect_value(proxied, 1.0, expected=1.0)
+    lines = _rendered(failure.value)
+    assert lines[0].startswith("NotImplementedError: proxied is not written yet")
+    assert lines[-1] == "(raised by the submission's code, in proxied)"
+
+
+def test_a_known_mistake_gets_the_hint_that_names_it():
+    """Does a result equal to a listed mistake's value get that mistake's hint, and any other
+    wrong result (or an error) the general hint?"""
+
+    def halves(x):
+        return x / 2
+
+    mistakes = [(4.5, "you halved it"), (-9.0, "Did you forget the minus sign?")]
+    with pytest.raises(checks.CheckFailure, match="hint: you halved it"):
+        checks.expect_value(halves, 9.0, expected=81.0, hint="square it", mistakes=mistakes)
+    with pytest.raises(checks.CheckFailure, match="hint: square it"):
+        checks.expect_value(halves, 10.0, expected=100.0, hint="square it", mistakes=mistakes)
+    with pytest.raises(checks.CheckFailure, match="hint: you halved it"):
+        checks.expect_array(
+            halves,
+            np.array([1.0, 3.0]),
+            expected=[1.0, 9.0],
+            mistakes=[([0.5, 1.5], "you halved it")],
+        )
+    with pytest.raises(checks.CheckFailure, match="hint: square it"):
+        checks.expect_value(math.log, -1.0, expected=1.0, hint="square it", mistakes=mistakes)
+
+
+def test_a_multi_line_result_is_described_by_its_type():
+    """Does a result whose repr spans lines (SciPy's optimizer result) stay on one line?"""
+    from scipy import optimize
+
+    result = optimize.minimize_scalar(lambda t: (t - 0.3) ** 2, bounds=(0, 1), method="bounded")
+    assert checks.describe(result) == "<an object of type OptimizeResult>"
