@@ -4,6 +4,7 @@ and leave nothing running once it is stopped?"""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import platform
 import signal
@@ -22,7 +23,10 @@ from tests.conftest import ROOT
 def _served(folder, notebook) -> dict:
     nbformat.write(notebook, folder / "notebook.ipynb")
     manager = ContentsManager(root_dir=str(folder))
-    model = asyncio.run(manager.get("notebook.ipynb"))
+    # A loop of its own, in a thread of its own: an earlier test in this process may have
+    # left an event loop marked running in the main thread (asyncio.run would refuse).
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        model = pool.submit(asyncio.run, manager.get("notebook.ipynb")).result()
     return model["content"]["metadata"]["language_info"]
 
 
