@@ -398,7 +398,9 @@ class _NotebookRun:
             allow_stdin=side.role == "trusted",
             stop_on_error=False,
         )
-        return await _reply(kc, msg_id, timeout)
+        # A kernel killed meanwhile (the notebook's deadline, a stop request) ends the
+        # wait at once, not after ``timeout``.
+        return await _reply(kc, msg_id, timeout, alive=side.manager)
 
     # -- the relay: proxy calls from the trusted kernel, run in the student kernel ---------
     async def _relay(self) -> None:
