@@ -65,24 +65,21 @@ from autograder.execute import (
     package_course_root,
 )
 from autograder.gradebook import (
-    Kept,
     awaiting_grades,
     ensure_assignments,
     grading_lock,
     has_submission,
-    kept_path,
-    notebook_records,
     open_gradebook,
-    restore_duedate,
     shared_engines,
     submitted_students,
-    take_apart,
 )
 from autograder.late import late_notes, parse_due, set_due
 from autograder.plan import Plan
 from autograder.prepare import Job, Preparer, compiled_metadata_schemas
+from autograder.rebuild import Kept, kept_path, restore_duedate, take_apart
 from autograder.record import Outcome, Recorder
 from autograder.recovery import DEATHS, DIED_TWICE, InProgress, StopRequest
+from autograder.snapshot import notebook_records
 from autograder.summary import Outcomes, ProgressBar, Quiet
 from autograder.worker import Graded, Shared, Work, failure, grade_notebook
 

@@ -27,7 +27,7 @@ from autograder.late import read_timestamp
 # the second half is record.POSTPROCESS). Order matters: OverwriteCells must run before
 # CheckCellMetadata.
 # OverwriteKernelspec and OverwriteCells read the gradebook's records as data
-# (:class:`~autograder.gradebook.RecordsGradebook`), so that sanitizing runs wherever the
+# (:class:`~autograder.snapshot.RecordsGradebook`), so that sanitizing runs wherever the
 # notebook is graded.
 SANITIZE = (
     "ClearOutput",
@@ -121,7 +121,7 @@ def run_steps(steps, notebook: NotebookNode, resources: dict):
 def resources(student: str, assignment: str, name: str, records=None) -> dict:
     """What nbgrader's preprocessors expect to be told about the notebook at hand
     (``records``: the gradebook's records as data, a
-    :class:`~autograder.gradebook.RecordsGradebook`)."""
+    :class:`~autograder.snapshot.RecordsGradebook`)."""
     return {
         "unique_key": name,
         "output_files_dir": f"{name}_files",

@@ -26,10 +26,12 @@ from nbformat.corpus.words import generate_corpus_id
 
 from autograder.course import write_atomically
 from autograder.discover import LEDGER, read_ledger
-from autograder.gradebook import NO_TIME, Kept, SubmissionWriter, engine_of, open_gradebook
+from autograder.gradebook import engine_of, open_gradebook
 from autograder.inert import make_inert
 from autograder.late import assign_penalties, check_plugin, describe, effective_due
 from autograder.prepare import Job, run_steps
+from autograder.rebuild import Kept
+from autograder.writer import NO_TIME, SubmissionWriter
 
 log = logging.getLogger("autograder")
 
@@ -37,7 +39,7 @@ log = logging.getLogger("autograder")
 # the notebook was executed. Order matters: the scores (SaveAutoGrades' rule) are taken
 # from the outputs after IgnorePattern and LimitOutput have cleaned them; CheckCellMetadata
 # comes last, as in nbgrader. nbgrader's SaveAutoGrades and AssignLatePenalties are the
-# coordinator's (gradebook.SubmissionWriter).
+# coordinator's (writer.SubmissionWriter).
 POSTPROCESS = ("IgnorePattern", "ClearMetadataPreprocessor", "LimitOutput")
 CHECK = ("CheckCellMetadata",)
 

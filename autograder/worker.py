@@ -27,8 +27,8 @@ import time
 from dataclasses import dataclass, field
 
 from autograder.execute import Task
-from autograder.gradebook import NotebookRecords, RecordsGradebook
 from autograder.plan import Plan
+from autograder.snapshot import NotebookRecords, RecordsGradebook
 
 log = logging.getLogger("autograder")
 

@@ -68,9 +68,10 @@ def one_kernel_scores(root, assignment: str, student: str) -> dict[str, float]:
     from nbgrader.utils import determine_grade
 
     from autograder.course import course_id, gradebook_url, load_config
-    from autograder.gradebook import RecordsGradebook, notebook_records, open_gradebook
+    from autograder.gradebook import open_gradebook
     from autograder.plan import is_test
     from autograder.prepare import SANITIZE, nbgrader_steps, resources, sanitize
+    from autograder.snapshot import RecordsGradebook, notebook_records
 
     config = load_config(root)
     url = gradebook_url(config, root)

@@ -31,7 +31,7 @@ from autograder.course import CourseError, load_config
 from autograder.export import export
 from autograder.feedback import feedback
 from autograder.grade import grade
-from autograder.gradebook import kept_path
+from autograder.rebuild import kept_path
 from autograder.release import release
 from autograder.report import report
 from tests.conftest import ROOT
@@ -448,7 +448,8 @@ def test_report_groups_by_hint_and_keeps_the_hints_words(graded, tmp_path):
     hints = [f.message.partition("hint: ")[2] for f in values if "hint: " in f.message]
     assert sorted(hints) == [
         "Did you forget the minus sign? That is the log-likelihood; the NLL is minus it.",
-        "that is the mean of the four costs: nll_bernoulli is their sum (notebook 04 divides by n).",
+        "that is the mean of the four costs: nll_bernoulli is their sum "
+        "(notebook 04 divides by n).",
     ]
     summed = items[MINUS, "test_nll_bernoulli_sum"].messages
     assert [f.count for f in summed if "did you divide by n?" in f.message] == [1]  # d.lee
