@@ -255,9 +255,36 @@ def describe_worker(dask_worker=None) -> str:
     return "\n".join(describe_kernels(executor) for executor in executors)
 
 
+def _refused(address: str) -> str | None:
+    """Why a ``tcp://host:port`` address refuses connections outright (nothing listens
+    there, or the host is unknown), or None: Dask would retry until its timeout."""
+    import socket
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(address)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return None
+    if parts.scheme != "tcp" or not host or port is None:
+        return None
+    try:
+        with socket.create_connection((host, port), timeout=5):
+            return None
+    except ConnectionRefusedError:
+        return "nothing listens there: is `dask scheduler` running?"
+    except socket.gaierror as error:
+        return f"unknown host: {error.strerror}"
+    except OSError:
+        return None  # slow or filtered: Dask's own timeout decides
+
+
 def _connect(address: str, timeout: float = 30):
     from distributed import Client
 
+    refused = _refused(address)
+    if refused:
+        raise CourseError(f"cannot reach the Dask scheduler at {address} ({refused})")
     try:
         return Client(address, timeout=timeout, set_as_default=False)
     except OSError as error:
