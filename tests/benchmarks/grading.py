@@ -270,11 +270,16 @@ class StubBackend:
     def submit(self, key, work) -> None:
         self.queue.append((key, work))
 
-    def next_done(self):
+    def next_done(self, timeout: float | None = None):
         from autograder.worker import grade_notebook
 
+        if not self.queue:
+            return None
         key, work = self.queue.pop(0)
         return key, grade_notebook(work, self.shared[work.assignment], self.config, _NoExecution())
+
+    def stop(self) -> None:
+        self.queue.clear()
 
     def describe(self) -> str:
         return "execution stubbed out"
@@ -409,14 +414,18 @@ def main(argv=None) -> int:
         count = arguments.students * len(names)
         print(f"plain nbgrader on {count} notebooks ...", flush=True)
         plain = time_plain_nbgrader(make_course(base / "plain", names, arguments.students), names)
+        print(f"  {plain:.0f} s", flush=True)
         print(f"autograder --workers 2 on {count} notebooks ...", flush=True)
         ours = time_autograder(make_course(base / "ours", names, arguments.students), 2)
+        print(f"  {ours:.0f} s: {plain / ours:.2f}x", flush=True)
         print(f"autograder --workers 2 --fresh-kernels on {count} notebooks ...", flush=True)
         fresh = time_autograder(
             make_course(base / "fresh", names, arguments.students), 2, "--fresh-kernels"
         )
+        print(f"  {fresh:.0f} s", flush=True)
         print(f"autograder --cluster (1 scheduler, 2 workers) on {count} notebooks ...", flush=True)
         clustered = time_cluster(make_course(base / "cluster", names, arguments.students))
+        print(f"  {clustered} s", flush=True)
         print("coordinator cost per notebook ...", flush=True)
         coordinator = coordinator_rows(base, arguments.students * 5)
         lines += [
