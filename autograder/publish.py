@@ -157,13 +157,16 @@ With conda: `conda env create -f environment.yml`, `conda activate {environment}
 Each exercise is a function whose body says `raise NotImplementedError()`: replace that
 line with your answer, run the cell, then run the test cells below it.
 
-- **A test cell with no output passed.** A failing one says what it called, what it
-  expected, what your function returned, and a hint.
+- **A test cell with no output passed.** A failing one says, in a few lines, what it
+  called, what it expected, what your function returned, and a hint that names the usual
+  mistake when yours is one. *Run All* runs every cell, failing tests included, so every
+  figure shows even in a notebook you have not finished.
 - **Validate**, in the notebook toolbar, saves the notebook, runs it from the top in a
-  fresh kernel, then either says *Success! Your notebook passes all the tests.* or lists
-  every cell that failed with its error: the message (expected, got, hint) is at the end
-  of each error, an exercise not done yet shows `NotImplementedError`, and a written
-  answer not given yet shows *You did not provide a response.*
+  fresh kernel, then either says *Success! Your notebook passes all the tests.* or starts
+  with a summary (exercises not started, tests failing by name, written answers missing)
+  and lists every cell that failed: each test with its message (expected, got, hint); an
+  exercise not done yet says which function to write, and a written answer not given yet
+  shows *You did not provide a response.*
 - Some tests are hidden: they run only when an instructor grades the notebook. Aim for a
   function that is right in general, not only on the examples you can see.
 """
