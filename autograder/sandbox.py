@@ -523,6 +523,9 @@ class Zygote:
                 "namespaces": self.namespaces,
                 "scratch": str(self.scratch),
                 "keep": [str(sandbox.workdir), str(sandbox.rundir)],
+                # The private /tmp would cover what the kernel needs from under /tmp (a
+                # course and its environment checked out there): bound back, read-only.
+                "show": [str(path) for path in self.expose if Path("/tmp") in path.parents],
                 "cgroup": str(sandbox.cgroup) if sandbox.cgroup else None,
                 "tmp_bytes": sandbox.limits.tmp_bytes,
             }

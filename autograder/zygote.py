@@ -112,6 +112,18 @@ def _check(result: int, what: str) -> None:
         raise OSError(error, f"{what}: {os.strerror(error)}")
 
 
+def _mount_point(path: str, *, directory: bool) -> None:
+    """Make ``path`` (in the new /tmp) to bind onto, its folders enterable by everyone."""
+    parent = os.path.dirname(path)
+    if not os.path.isdir(parent):
+        _mount_point(parent, directory=True)
+    if directory:
+        os.makedirs(path, exist_ok=True)
+        os.chmod(path, 0o755)
+    elif not os.path.exists(path):
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o644))
+
+
 def enter_namespaces(request: dict) -> None:
     """In the forked child, as root: the kernel's cgroup, new pid and mount namespaces,
     a private /tmp and a view of the scratch folder with only the kernel's own two
@@ -127,8 +139,14 @@ def enter_namespaces(request: dict) -> None:
     if cgroup:  # joined: the kernel has no business seeing it
         libc.umount2(os.fsencode(cgroup), MNT_DETACH)
     keep = [os.open(path, os.O_PATH | os.O_DIRECTORY) for path in request["keep"]]
+    show = [os.open(path, os.O_PATH) for path in request.get("show", [])]
     size = f"size={request.get('tmp_bytes', 256 * 1024**2)},mode=1777".encode()
     _check(libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, size), "mount /tmp")
+    for descriptor, path in zip(show, request.get("show", []), strict=True):
+        _mount_point(path, directory=os.path.isdir(f"/proc/self/fd/{descriptor}"))
+        source = f"/proc/self/fd/{descriptor}".encode()
+        _check(libc.mount(source, os.fsencode(path), None, MS_BIND | MS_REC, None), "bind")
+        os.close(descriptor)
     scratch = request["scratch"]
     if not (scratch + "/").startswith("/tmp/"):  # else the new /tmp already covers it
         _check(libc.mount(b"tmpfs", os.fsencode(scratch), b"tmpfs", MS_NOSUID, None), "hide")

@@ -211,6 +211,43 @@ def test_a_kernel_sees_only_the_environment_the_course_package_and_its_folders(
 
 
 @pytest.mark.parametrize("start", ["forked", "from scratch"])
+def test_an_environment_under_tmp_stays_visible_beside_the_private_tmp(scratch, start):
+    """A course and its environment checked out under /tmp (a CI clone, say): is what the
+    kernel is shown from there still there under its private /tmp, read-only?"""
+    folder = Path(tempfile.mkdtemp(prefix="environment-", dir="/tmp"))
+    try:
+        (folder / "lib").mkdir()
+        (folder / "lib" / "data.txt").write_text("seen")
+        for path in (folder, folder / "lib"):
+            path.chmod(0o755)
+        (folder / "lib" / "data.txt").chmod(0o644)
+        expose = (*EXPOSE, folder)
+        zygote = None
+        if start == "forked":
+            zygote = sandboxing.Zygote(scratch=scratch, hide=(ROOT,), expose=expose)
+            zygote.start()
+        box = sandboxing.Sandbox(
+            workdir=scratch / "env-work", rundir=scratch / "env-run", hide=(ROOT, scratch),
+            expose=expose, uid=next(sandboxing.uid_sequence()),
+        )  # fmt: skip
+        probe = (
+            f"print(open({str(folder / 'lib' / 'data.txt')!r}).read())\n"
+            f"open({str(folder / 'lib' / 'new.txt')!r}, 'w')\n"
+        )
+        try:
+            output, process = _run_in_kernel(box, zygote, probe)
+            process.kill()
+        finally:
+            if zygote is not None:
+                zygote.close()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    seen, refused = output.strip().splitlines()
+    assert seen == "seen"
+    assert refused.startswith(("PermissionError", "OSError")), refused
+
+
+@pytest.mark.parametrize("start", ["forked", "from scratch"])
 def test_nothing_a_kernel_starts_outlives_it(scratch, start, request):
     """When a kernel is killed, does every process it started die with it, even a daemon
     that left its session and keeps forking to stay ahead of a kill loop?"""
