@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
+import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -11,6 +14,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # `tests.contract`, `tests.submissions` as modules
+
+# Matplotlib's font list for this session alone (the kernels the tests start inherit it):
+# the one in ~/.cache can name the fonts of an environment deleted since, and every
+# figure would then warn on stderr ("findfont: Font family ... not found").
+_MPLCONFIG = tempfile.mkdtemp(prefix="tests-matplotlib-")
+os.environ["MPLCONFIGDIR"] = _MPLCONFIG
+atexit.register(shutil.rmtree, _MPLCONFIG, ignore_errors=True)
 
 
 def source_notebooks() -> list[Path]:
