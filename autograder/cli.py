@@ -12,7 +12,6 @@ Ctrl+C (SIGINT), 143 for SIGTERM; ``grade`` prints the summary of what it graded
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 from pathlib import Path
@@ -53,9 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument(
         "--workers",
         type=int,
-        default=os.cpu_count() or 1,
+        default=None,
         metavar="N",
-        help="notebooks graded at once (default: the number of cores)",
+        help="notebooks graded at once (default: one more than the number of cores)",
     )
     grade.add_argument(
         "--timeout",
@@ -240,7 +239,7 @@ def _run(arguments) -> int:
         from autograder.grade import grade
         from autograder.summary import summary
 
-        if arguments.workers < 1:
+        if arguments.workers is not None and arguments.workers < 1:
             raise CourseError(f"--workers must be at least 1, got {arguments.workers}")
         outcomes = grade(
             arguments.assignments or None,
