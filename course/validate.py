@@ -148,22 +148,20 @@ def summarize(notebook) -> tuple[str, list[str]]:
                 label = _docstring(cell.source)
                 cell.source = f"{name}: {label}" if label else name
                 cell.metadata["nbgrader"]["checksum"] = compute_checksum(cell)
-    parts = []
-    if not_started:
-        parts.append(f"{_plural(len(not_started), 'exercise')} not started")
-    if failing:
-        parts.append(f"{_plural(len(failing), 'test')} failing: {', '.join(failing)}")
-    if written:
-        parts.append(f"{_plural(len(written), 'written answer')} missing")
-    if not parts:
+    # (names, in the heading, its label in the details) for each kind of problem
+    kinds = [
+        (not_started, f"{_plural(len(not_started), 'exercise')} not started", "not started:    "),
+        (
+            failing,
+            f"{_plural(len(failing), 'test')} failing: {', '.join(failing)}",
+            "failing tests:  ",
+        ),
+        (written, f"{_plural(len(written), 'written answer')} missing", "written answers:"),
+    ]
+    found = [(names, said, label) for names, said, label in kinds if names]
+    if not found:
         return "", []
-    heading = "This notebook: " + ", ".join(parts) + "."
-    details = []
-    if not_started:
-        details.append(f"not started:     {', '.join(not_started)}")
-    if failing:
-        details.append(f"failing tests:   {', '.join(failing)}")
-    if written:
-        details.append(f"written answers: {', '.join(written)}")
+    heading = "This notebook: " + ", ".join(said for _, said, _ in found) + "."
+    details = [f"{label} {', '.join(names)}" for names, _, label in found]
     details.append("Each cell that failed follows, with what its test said.")
     return heading, details
